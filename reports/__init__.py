@@ -1,0 +1,1 @@
+"""Comparison reports built from stored studies (HTML, Markdown, CSV)."""

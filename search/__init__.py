@@ -1,0 +1,1 @@
+"""The search: backends, the trial runner and the hpsearch CLI."""

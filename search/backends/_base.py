@@ -1,0 +1,151 @@
+"""The backend contract: a backend proposes configurations and learns from results; it never trains.
+
+Life of one trial, as the runner drives it:
+
+1. ``proposal = backend.ask()`` creates a RUNNING trial in the Optuna study and returns what to
+   train (``None`` once the backend has nothing left to propose).
+2. The runner trains, recording each epoch's objective in the study, then asks
+   ``backend.should_prune(proposal, epoch)`` (Optuna-style early stopping).
+3. The runner finishes the Optuna trial (COMPLETE / PRUNED / FAIL) and calls
+   ``backend.tell(proposal, outcome)`` so the backend can learn.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hpsearch.spaces.space import Space
+
+
+class BackendSettingsError(ValueError):
+    """A backend setting is unknown or has a bad value."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``--option key=value`` a backend accepts."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def parse(self, raw: Any) -> Any:
+        """Convert ``raw`` (a string from the CLI, or an already-typed value) and validate it."""
+        try:
+            if self.type is bool and isinstance(raw, str):
+                lowered = raw.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                value: Any = lowered in ("true", "1", "yes")
+            else:
+                value = self.type(raw)
+        except (TypeError, ValueError):
+            raise BackendSettingsError(
+                f"Setting '{self.name}' must be {self.type.__name__}, but got {raw!r}."
+            ) from None
+        if self.minimum is not None and value < self.minimum:
+            raise BackendSettingsError(
+                f"Setting '{self.name}' must be >= {self.minimum:g}, but got {value!r}."
+            )
+        if self.choices is not None and value not in self.choices:
+            raise BackendSettingsError(
+                f"Setting '{self.name}' must be one of {', '.join(map(str, self.choices))}, but got {value!r}."
+            )
+        return value
+
+
+@dataclass
+class Proposal:
+    """One configuration to train, tied to a RUNNING trial of the Optuna study.
+
+    ``epochs`` is the cumulative epoch to train up to; training starts at ``initial_epoch``, from
+    the weights of Optuna trial ``warm_start_trial`` when that is set (Hyperband promotions).
+    ``user_attrs`` are recorded on the Optuna trial (e.g. the backend's own trial id, bracket).
+    """
+
+    trial_number: int
+    trial_id: int
+    params: dict[str, Any]
+    epochs: int
+    initial_epoch: int = 0
+    warm_start_trial: int | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a proposal ended. ``state`` is ``"COMPLETE"``, ``"PRUNED"`` or ``"FAIL"``.
+
+    ``value`` is the best objective over the epochs trained (``None`` if no epoch finished);
+    ``history`` maps epoch index to the objective of that epoch.
+    """
+
+    state: str
+    value: float | None
+    history: dict[int, float]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """Everything a backend is built from. ``state_dir`` is the backend's own folder in the study's artifacts."""
+
+    space: Space
+    study: Any
+    settings: dict[str, Any]
+    seed: int | None
+    max_epochs: int
+    state_dir: Path
+
+
+class Backend(abc.ABC):
+    """Base class of every backend; subclasses are registered through the ``hpsearch.backends`` entry points."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    algorithm: ClassVar[str]
+    prunes: ClassVar[bool] = False
+    epochs_as_budget: ClassVar[bool] = False
+    settings_spec: ClassVar[tuple[Setting, ...]] = ()
+
+    def __init__(self, context: BackendContext) -> None:
+        self.context = context
+        self.space = context.space
+        self.study = context.study
+        self.settings = context.settings
+
+    @classmethod
+    def validate_settings(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """All settings with defaults filled in; ``BackendSettingsError`` names the valid keys."""
+        spec = {s.name: s for s in cls.settings_spec}
+        unknown = sorted(set(raw) - set(spec))
+        if unknown:
+            valid = ", ".join(spec) if spec else "none"
+            raise BackendSettingsError(
+                f"Unknown setting '{unknown[0]}' for backend '{cls.name}'. Valid settings are: {valid}."
+            )
+        return {name: (s.parse(raw[name]) if name in raw else s.default) for name, s in spec.items()}
+
+    @abc.abstractmethod
+    def ask(self) -> Proposal | None:
+        """Create a RUNNING Optuna trial and return what to train, or ``None`` when exhausted."""
+
+    def should_prune(self, proposal: Proposal, epoch: int) -> bool:
+        """After ``epoch`` was recorded in the study: stop this trial early?"""
+        return False
+
+    @abc.abstractmethod
+    def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        """Learn from a finished trial. The Optuna trial is already finished by the runner."""
+
+    def expected_trials(self) -> int | None:
+        """How many trials the backend will propose in all, when it knows (Hyperband's schedule)."""
+        return None
+
+    def describe_budget(self) -> str:
+        return ""

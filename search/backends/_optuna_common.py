@@ -1,0 +1,77 @@
+"""Translating hpsearch parameters to Optuna, and creating trials a backend has already decided on."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from hpsearch.spaces.params import Boolean, Choice, Float, Int, Param
+from hpsearch.spaces.space import Space
+
+
+def to_distribution(param: Param) -> Any:
+    """The Optuna distribution that records ``param`` in a study."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(param, Int):
+        return IntDistribution(param.low, param.high, log=param.log, step=param.step)
+    if isinstance(param, Float):
+        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+    if isinstance(param, Choice):
+        return CategoricalDistribution(list(param.values))
+    if isinstance(param, Boolean):
+        return CategoricalDistribution([False, True])
+    raise TypeError(f"Unsupported parameter kind {type(param).__name__}.")
+
+
+def suggest(trial: Any, space: Space) -> dict[str, Any]:
+    """Ask ``trial`` (an ``optuna.Trial``) for every active parameter of ``space``, in order."""
+    values: dict[str, Any] = {}
+    for param in space.params:
+        if not space.is_active(param, values):
+            continue
+        if isinstance(param, Int):
+            values[param.name] = trial.suggest_int(param.name, param.low, param.high, step=param.step, log=param.log)
+        elif isinstance(param, Float):
+            values[param.name] = trial.suggest_float(
+                param.name, param.low, param.high, step=param.step, log=param.log
+            )
+        elif isinstance(param, Choice):
+            values[param.name] = trial.suggest_categorical(param.name, list(param.values))
+        else:
+            values[param.name] = trial.suggest_categorical(param.name, [False, True])
+    return values
+
+
+def create_running_trial(study: Any, space: Space, params: dict[str, Any], user_attrs: dict[str, Any]) -> tuple[int, int]:
+    """Add a RUNNING trial with fixed ``params`` to ``study``; returns ``(trial_number, trial_id)``.
+
+    Used by backends whose proposals come from elsewhere (Keras Tuner oracles): the trial is a normal
+    Optuna trial with distributions, so samplers, ``optuna trials`` and the dashboard read it as usual.
+    """
+    from optuna.trial import FrozenTrial, TrialState
+
+    distributions = {name: to_distribution(space.param(name)) for name in params}
+    template = FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=_dt.datetime.now(),
+        datetime_complete=None,
+        params=params,
+        distributions=distributions,
+        user_attrs=user_attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.create_new_trial(study_id, template_trial=template)
+    return storage.get_trial_number_from_id(trial_id), trial_id
+
+
+def seed_for(seed: int | None, study: Any) -> int | None:
+    """A sampler seed that reproduces a fresh study's proposals and differs after a resume."""
+    if seed is None:
+        return None
+    return seed + len(study.get_trials(deepcopy=False))

@@ -1,0 +1,75 @@
+"""``hyperband``: Keras Tuner's Hyperband oracle (brackets, rounds, epochs as budget).
+
+A trial promoted to the next round trains from ``tuner/initial_epoch`` to ``tuner/epochs`` starting
+from the weights its earlier round saved, as Keras Tuner's own tuner does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hpsearch.search.backends._base import Setting
+from hpsearch.search.backends._keras_tuner_common import NO_ORACLE_FAILURE_LIMIT, KerasTunerBackend
+
+
+class HyperbandBackend(KerasTunerBackend):
+    name = "hyperband"
+    algorithm = "Hyperband (keras_tuner.oracles.HyperbandOracle)"
+    epochs_as_budget = True
+    settings_spec = (
+        Setting("factor", int, 3, "Reduction factor of trials and epochs between rounds.", minimum=2),
+        Setting("hyperband_iterations", int, 1, "Times to run the full set of brackets.", minimum=1),
+    )
+
+    def make_oracle(self, hyperparameters: Any) -> Any:
+        import keras_tuner as kt
+
+        return kt.oracles.HyperbandOracle(
+            objective=self.objective,
+            max_epochs=self.context.max_epochs,
+            factor=self.settings["factor"],
+            hyperband_iterations=self.settings["hyperband_iterations"],
+            seed=self.context.seed,
+            hyperparameters=hyperparameters,
+            allow_new_entries=False,
+            tune_new_entries=False,
+            max_consecutive_failed_trials=NO_ORACLE_FAILURE_LIMIT,
+        )
+
+    def trial_attrs(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "hyperband_bracket": int(values["tuner/bracket"]),
+            "hyperband_round": int(values["tuner/round"]),
+            "hyperband_promoted_from": values.get("tuner/trial_id"),
+        }
+
+    def schedule(self) -> list[tuple[int, int, int]]:
+        """``(bracket, round, trials)`` of one Hyperband iteration, in the order the oracle runs them."""
+        oracle = self.oracle
+        brackets = oracle._get_num_brackets()
+        return [
+            (bracket, round_num, oracle._get_size(bracket, round_num))
+            for bracket in reversed(range(brackets))
+            for round_num in range(oracle._get_num_rounds(bracket))
+        ]
+
+    def expected_trials(self) -> int | None:
+        return self.settings["hyperband_iterations"] * sum(size for _, _, size in self.schedule())
+
+    def expected_epochs(self) -> int:
+        """Epochs trained in all, with promoted trials continuing from their earlier round."""
+        oracle = self.oracle
+        total = 0
+        for bracket, round_num, size in self.schedule():
+            start = 0 if round_num == 0 else oracle._get_epochs(bracket, round_num - 1)
+            total += size * (oracle._get_epochs(bracket, round_num) - start)
+        return self.settings["hyperband_iterations"] * total
+
+    def describe_budget(self) -> str:
+        brackets = self.oracle._get_num_brackets()
+        return (
+            f"{brackets} bracket{'s' if brackets > 1 else ''} x {self.settings['hyperband_iterations']} "
+            f"iteration(s): {self.expected_trials()} trials, {self.expected_epochs()} epochs"
+        )
+
+
+__all__ = ["HyperbandBackend"]

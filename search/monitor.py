@@ -1,0 +1,97 @@
+"""The Keras callback that watches one trial: time limits per batch; NaN check, recording,
+checkpoints and pruning per epoch. It raises to end training; the runner turns that into an outcome.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import keras
+
+from hpsearch.search.backends._base import Outcome, Proposal
+from hpsearch.search.errors import FailedTrialError, TrialInterrupted
+from hpsearch.search.recorder import TrialRecorder
+
+# A trial is stopped as soon as its projected training time exceeds the per-trial limit: the speed
+# is measured over PROJECTION_BATCHES batches after WARMUP_BATCHES (graph tracing) of its first
+# epoch, so a hopeless configuration costs seconds, not minutes.
+WARMUP_BATCHES = 10
+PROJECTION_BATCHES = 30
+
+
+class TrialPruned(Exception):
+    """The backend decided to stop this trial early."""
+
+
+class TrialMonitor(keras.callbacks.Callback):
+    """Per batch: time limits. Per epoch: NaN check, record, checkpoints, pruning."""
+
+    def __init__(self, runner: Any, proposal: Proposal, recorder: TrialRecorder,
+                 deadline: float | None, trial_timeout: float | None) -> None:
+        super().__init__()
+        self.runner = runner
+        self.proposal = proposal
+        self.recorder = recorder
+        self.deadline = deadline
+        self.trial_timeout = trial_timeout
+        self.batches_per_epoch = 0
+        self.history: dict[int, float] = {}
+        self.best: float | None = None
+        self.last_epoch: int | None = None
+        self.batches = 0
+        self.warm_at = 0.0
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        self.batches += 1
+        if self.deadline is not None and now >= self.deadline:
+            raise TrialInterrupted("time budget spent")
+        if self.trial_timeout is None:
+            return
+        elapsed = now - self.started
+        if elapsed > self.trial_timeout:
+            raise FailedTrialError(
+                f"trial time limit exceeded: {elapsed:.0f} s > {self.trial_timeout:g} s (--trial-timeout)"
+            )
+        if self.batches == WARMUP_BATCHES:
+            self.warm_at = now
+        elif self.batches == WARMUP_BATCHES + PROJECTION_BATCHES and self.batches_per_epoch:
+            seconds_per_batch = (now - self.warm_at) / PROJECTION_BATCHES
+            epochs = self.proposal.epochs - self.proposal.initial_epoch
+            remaining = epochs * self.batches_per_epoch - self.batches
+            projected = elapsed + remaining * seconds_per_batch
+            if projected > self.trial_timeout:
+                raise FailedTrialError(
+                    f"too slow: projected {projected:.0f} s for {epochs} epoch(s) exceeds the trial "
+                    f"time limit of {self.trial_timeout:g} s (--trial-timeout)"
+                )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        loss = float(logs.get("loss", float("nan")))
+        if math.isnan(loss) or math.isinf(loss):
+            raise FailedTrialError(f"loss is {loss} at epoch {epoch}")
+        metric = self.runner.space.objective.metric
+        if metric not in logs:
+            raise FailedTrialError(f"objective '{metric}' missing from the epoch logs {sorted(logs)}")
+        value = float(logs[metric])
+        self.history[epoch] = value
+        self.last_epoch = epoch
+        trained = epoch + 1 - self.proposal.initial_epoch
+        self.recorder.record_epoch(epoch, value, logs, trained)
+        checkpoints = self.runner.checkpoints
+        self.model.save_weights(checkpoints.path(self.proposal.trial_number, "last"))
+        if self.runner.space.objective.is_better(value, self.best):
+            self.best = value
+            self.model.save_weights(checkpoints.path(self.proposal.trial_number, "best"))
+        self.runner.progress.epoch_finished(self.proposal, epoch, value)
+        if self.runner.backend.should_prune(self.proposal, epoch):
+            raise TrialPruned()
+
+    def outcome(self, state: str, reason: str | None = None) -> Outcome:
+        if state == "COMPLETE" and self.best is None:
+            return Outcome("FAIL", None, dict(self.history), "no epoch finished")
+        return Outcome(state, self.best, dict(self.history), reason)
+

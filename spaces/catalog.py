@@ -1,0 +1,95 @@
+"""The built-in search spaces, looked up by name."""
+from __future__ import annotations
+
+from hpsearch.spaces.params import Boolean, Choice, Float, Int, Param
+from hpsearch.spaces.space import Budget, Space, when_at_least
+
+BUILDERS = "hpsearch.spaces.builders"
+
+
+def _cnn_params(max_blocks: int, filters_high: int) -> list[Param]:
+    conv_blocks = Int("conv_blocks", 1, max_blocks)
+    params: list[Param] = [conv_blocks]
+    for block in range(1, max_blocks + 1):
+        condition = None if block == 1 else when_at_least(conv_blocks, block)
+        params.append(Int(f"filters_{block}", 16, filters_high, step=16, condition=condition))
+        params.append(Choice(f"pooling_{block}", ("max", "avg", "none"), condition=condition))
+    params += [
+        Choice("kernel_size", (3, 5)),
+        Boolean("batch_norm"),
+        Choice("activation", ("relu", "leaky_relu", "tanh")),
+    ]
+    return params + _dense_params(0, 2, ("relu", "leaky_relu", "tanh"), with_activation=False)
+
+
+def _dense_params(
+    min_depth: int, max_depth: int, activations: tuple[str, ...], with_activation: bool = True
+) -> list[Param]:
+    dense_layers = Int("dense_layers", min_depth, max_depth)
+    params: list[Param] = [dense_layers]
+    for index in range(1, max_depth + 1):
+        condition = None if index <= min_depth else when_at_least(dense_layers, index)
+        params.append(Int(f"units_{index}", 32, 512, step=32, condition=condition))
+    if with_activation:
+        params += [Choice("activation", activations), Boolean("batch_norm")]
+    return params + [
+        Float("dropout", 0.0, 0.5, step=0.1),
+        Float("learning_rate", 1e-4, 1e-2, log=True),
+        Choice("batch_size", (32, 64, 128)),
+    ]
+
+
+MLP_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+
+SPACES: dict[str, Space] = {
+    space.name: space
+    for space in (
+        Space(
+            name="mnist_cnn",
+            description="Convolutional network on MNIST (50k train / 10k validation).",
+            params=tuple(_cnn_params(3, 128)),
+            builder=f"{BUILDERS}:build_cnn",
+            dataset="mnist",
+            budget=Budget(trials=12, max_epochs=4, timeout=840, trial_timeout=240),
+        ),
+        Space(
+            name="mnist_mlp",
+            description="Dense network on flattened MNIST (50k train / 10k validation).",
+            params=tuple(_dense_params(1, 5, MLP_ACTIVATIONS)),
+            builder=f"{BUILDERS}:build_mlp",
+            dataset="mnist",
+            budget=Budget(trials=20, max_epochs=6, timeout=840, trial_timeout=240),
+        ),
+        Space(
+            name="digits_mlp",
+            description="Dense network on scikit-learn's 8x8 digits: seconds per trial, for tests and demos.",
+            params=tuple(_dense_params(1, 3, MLP_ACTIVATIONS)),
+            builder=f"{BUILDERS}:build_mlp",
+            dataset="digits",
+            budget=Budget(trials=20, max_epochs=9),
+        ),
+        Space(
+            name="digits_cnn",
+            description="Small convolutional network on scikit-learn's 8x8 digits: seconds per trial.",
+            params=tuple(_cnn_params(2, 64)),
+            builder=f"{BUILDERS}:build_cnn",
+            dataset="digits",
+            budget=Budget(trials=20, max_epochs=9),
+        ),
+    )
+}
+
+
+class UnknownSpaceError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_space(name: str) -> Space:
+    """The built-in space ``name``; ``UnknownSpaceError`` names the valid ones."""
+    try:
+        return SPACES[name]
+    except KeyError:
+        raise UnknownSpaceError(
+            f"Unknown space '{name}'. Valid spaces are: {', '.join(sorted(SPACES))}."
+        ) from None

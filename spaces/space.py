@@ -1,0 +1,178 @@
+"""A search space: parameters, a model builder, a dataset and an objective, all plain data.
+
+The builder is referenced by import path (``"package.module:function"``) so a space serializes to
+JSON, is stored with its study, and importing a space never imports TensorFlow. A builder is called
+as ``build(values, input_shape, num_classes)`` with the resolved values (a plain dict of the active
+parameters) and returns a compiled ``keras.Model``. Builders never see a backend object.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hpsearch.spaces.params import Condition, Int, Param, SpaceDefinitionError, Value, param_from_dict
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The metric Keras logs after each epoch and whether bigger is better."""
+
+    metric: str = "val_accuracy"
+    direction: str = "maximize"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise SpaceDefinitionError(
+                f"Objective direction must be 'maximize' or 'minimize', but got {self.direction!r}."
+            )
+
+    def is_better(self, candidate: float, incumbent: float | None) -> bool:
+        if incumbent is None:
+            return True
+        return candidate > incumbent if self.direction == "maximize" else candidate < incumbent
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A space's default budget: what ``hpsearch start`` uses when the user gives none.
+
+    ``trials`` bounds backends without a schedule of their own; ``timeout`` bounds the whole run and
+    ``trial_timeout`` each trial, in seconds.
+    """
+
+    trials: int | None = 20
+    max_epochs: int = 5
+    timeout: float | None = None
+    trial_timeout: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trials": self.trials,
+            "max_epochs": self.max_epochs,
+            "timeout": self.timeout,
+            "trial_timeout": self.trial_timeout,
+        }
+
+
+@dataclass(frozen=True)
+class Space:
+    """An ordered set of parameters plus what is needed to build and score a model."""
+
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    builder: str
+    dataset: str
+    objective: Objective = field(default_factory=Objective)
+    budget: Budget = field(default_factory=Budget)
+    default_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple(self.params))
+        seen: dict[str, Param] = {}
+        for param in self.params:
+            if param.name in seen:
+                raise SpaceDefinitionError(f"Parameter names must be unique, but '{param.name}' appears twice.")
+            if param.condition is not None and param.condition.parent not in seen:
+                raise SpaceDefinitionError(
+                    f"A condition must refer to an earlier parameter, but '{param.name}' "
+                    f"depends on '{param.condition.parent}'."
+                )
+            seen[param.name] = param
+        if ":" not in self.builder:
+            raise SpaceDefinitionError(
+                f"A builder is given as 'module:function', but got {self.builder!r}."
+            )
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise KeyError(f"Space '{self.name}' has no parameter '{name}'.")
+
+    def is_active(self, param: Param, values: dict[str, Value]) -> bool:
+        """Whether ``param`` gets a value, given the values of the parameters before it."""
+        return param.condition is None or param.condition.holds(values)
+
+    def active_params(self, values: dict[str, Value]) -> list[Param]:
+        return [p for p in self.params if self.is_active(p, values)]
+
+    def validate(self, values: dict[str, Value]) -> None:
+        """Raise ``SpaceDefinitionError`` unless ``values`` sets exactly the active parameters, in range."""
+        active = {p.name for p in self.active_params(values)}
+        missing = sorted(active - values.keys())
+        extra = sorted(values.keys() - active)
+        if missing or extra:
+            raise SpaceDefinitionError(
+                f"Values must set exactly the active parameters of '{self.name}', "
+                f"but got missing={missing}, inactive or unknown={extra}."
+            )
+        for name in active:
+            param = self.param(name)
+            if not param.contains(values[name]):
+                raise SpaceDefinitionError(
+                    f"'{name}' must be {param.describe()}, but got {values[name]!r}."
+                )
+
+    def default_values(self) -> dict[str, Value]:
+        values: dict[str, Value] = {}
+        for param in self.params:
+            if self.is_active(param, values):
+                values[param.name] = param.default()
+        return values
+
+    def load_builder(self) -> Callable[..., Any]:
+        module_name, _, attribute = self.builder.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "params": [p.to_dict() for p in self.params],
+            "builder": self.builder,
+            "dataset": self.dataset,
+            "objective": {"metric": self.objective.metric, "direction": self.objective.direction},
+            "budget": self.budget.to_dict(),
+            "default_batch_size": self.default_batch_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Space:
+        return cls(
+            name=data["name"],
+            description=data["description"],
+            params=tuple(param_from_dict(p) for p in data["params"]),
+            builder=data["builder"],
+            dataset=data["dataset"],
+            objective=Objective(**data["objective"]),
+            budget=Budget(**data["budget"]),
+            default_batch_size=data["default_batch_size"],
+        )
+
+    def describe(self) -> str:
+        """A human-readable listing, as ``hpsearch spaces show`` prints it."""
+        width = max(len(p.name) for p in self.params)
+        lines = [
+            f"{self.name}: {self.description}",
+            f"  dataset:    {self.dataset}",
+            f"  objective:  {self.objective.metric} ({self.objective.direction})",
+            f"  builder:    {self.builder}",
+            "  defaults:   "
+            + ", ".join(
+                [f"max_epochs={self.budget.max_epochs}"]
+                + ([f"trials={self.budget.trials}"] if self.budget.trials else [])
+                + ([f"timeout={self.budget.timeout:g}s"] if self.budget.timeout else [])
+                + ([f"trial_timeout={self.budget.trial_timeout:g}s"] if self.budget.trial_timeout else [])
+            ),
+            "  parameters:",
+        ]
+        lines += [f"    {p.name.ljust(width)}  {p.describe()}" for p in self.params]
+        return "\n".join(lines)
+
+
+def when_at_least(parent: Int, minimum: int) -> Condition:
+    """A condition that holds when the int parameter ``parent`` is ``>= minimum``."""
+    values = tuple(v for v in parent.grid() if v >= minimum)
+    return Condition(parent.name, values)

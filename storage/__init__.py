@@ -1,0 +1,1 @@
+"""Storage: URLs, the Optuna studies hpsearch keeps its runs in, and per-study artifacts."""

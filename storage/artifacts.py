@@ -1,0 +1,50 @@
+"""Per-study artifact folders: checkpoints, the backend's own state, saved models.
+
+A study's artifacts live in ``<db folder>/hpsearch-artifacts/<study>/`` next to a SQLite file, or in
+``$HPSEARCH_ARTIFACTS/<study>/`` (default ``./hpsearch-artifacts``) for server databases, unless the
+user names a folder. The resolved absolute path is stored with the study.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from hpsearch.storage.urls import sqlite_path
+
+ARTIFACTS_ENV = "HPSEARCH_ARTIFACTS"
+ARTIFACTS_FOLDER = "hpsearch-artifacts"
+
+
+def safe_name(study_name: str) -> str:
+    """A folder name for ``study_name`` (anything but letters, digits, ``._-`` becomes ``_``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", study_name) or "_"
+
+
+def artifact_dir(storage_url: str, study_name: str, root: str | None = None) -> Path:
+    """The folder that holds the artifacts of ``study_name``; not created here."""
+    if root is None:
+        root = os.environ.get(ARTIFACTS_ENV)
+    if root is None:
+        database = sqlite_path(storage_url)
+        base = database.parent if database is not None else Path.cwd()
+        root = str(base / ARTIFACTS_FOLDER)
+    return (Path(root).expanduser() / safe_name(study_name)).resolve()
+
+
+class TrialCheckpoints:
+    """Weights files of one study's trials: ``last`` (after the last finished epoch) and ``best``."""
+
+    def __init__(self, study_dir: Path) -> None:
+        self.root = Path(study_dir) / "checkpoints"
+
+    def path(self, trial_number: int, which: str = "best") -> Path:
+        if which not in ("best", "last"):
+            raise ValueError(f"which must be 'best' or 'last', but got {which!r}.")
+        return self.root / f"trial-{trial_number:05d}" / f"{which}.weights.h5"
+
+    def prepare(self, trial_number: int) -> None:
+        self.path(trial_number).parent.mkdir(parents=True, exist_ok=True)
+
+    def exists(self, trial_number: int, which: str = "best") -> bool:
+        return self.path(trial_number, which).is_file()

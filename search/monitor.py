@@ -13,9 +13,9 @@ from hpsearch.search.backends._base import Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, TrialInterrupted
 from hpsearch.search.recorder import TrialRecorder
 
-# A trial is stopped as soon as its projected training time exceeds the per-trial limit: the speed
-# is measured over PROJECTION_BATCHES batches after WARMUP_BATCHES (graph tracing) of its first
-# epoch, so a hopeless configuration costs seconds, not minutes.
+# A trial fails as soon as its epochs take, or are projected to take, longer than the per-epoch limit:
+# the speed is measured over PROJECTION_BATCHES batches after WARMUP_BATCHES (graph tracing) of its
+# first epoch, so a hopelessly slow configuration costs seconds, not minutes.
 WARMUP_BATCHES = 10
 PROJECTION_BATCHES = 30
 
@@ -28,44 +28,43 @@ class TrialMonitor(keras.callbacks.Callback):
     """Per batch: time limits. Per epoch: NaN check, record, checkpoints, pruning."""
 
     def __init__(self, runner: Any, proposal: Proposal, recorder: TrialRecorder,
-                 deadline: float | None, trial_timeout: float | None) -> None:
+                 deadline: float | None, epoch_timeout: float | None) -> None:
         super().__init__()
         self.runner = runner
         self.proposal = proposal
         self.recorder = recorder
         self.deadline = deadline
-        self.trial_timeout = trial_timeout
+        self.epoch_timeout = epoch_timeout
         self.batches_per_epoch = 0
         self.history: dict[int, float] = {}
         self.best: float | None = None
         self.last_epoch: int | None = None
         self.batches = 0
         self.warm_at = 0.0
-        self.started = time.monotonic()
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_started = time.monotonic()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
         self.batches += 1
         if self.deadline is not None and now >= self.deadline:
             raise TrialInterrupted("time budget spent")
-        if self.trial_timeout is None:
+        if self.epoch_timeout is None:
             return
-        elapsed = now - self.started
-        if elapsed > self.trial_timeout:
+        if now - self.epoch_started > self.epoch_timeout:
             raise FailedTrialError(
-                f"trial time limit exceeded: {elapsed:.0f} s > {self.trial_timeout:g} s (--trial-timeout)"
+                f"epoch time limit exceeded: over {self.epoch_timeout:g} s in one epoch (--epoch-timeout)"
             )
         if self.batches == WARMUP_BATCHES:
             self.warm_at = now
         elif self.batches == WARMUP_BATCHES + PROJECTION_BATCHES and self.batches_per_epoch:
-            seconds_per_batch = (now - self.warm_at) / PROJECTION_BATCHES
-            epochs = self.proposal.epochs - self.proposal.initial_epoch
-            remaining = epochs * self.batches_per_epoch - self.batches
-            projected = elapsed + remaining * seconds_per_batch
-            if projected > self.trial_timeout:
+            projected = (now - self.warm_at) / PROJECTION_BATCHES * self.batches_per_epoch
+            if projected > self.epoch_timeout:
                 raise FailedTrialError(
-                    f"too slow: projected {projected:.0f} s for {epochs} epoch(s) exceeds the trial "
-                    f"time limit of {self.trial_timeout:g} s (--trial-timeout)"
+                    f"too slow: projected {projected:.0f} s per epoch exceeds the epoch time limit "
+                    f"of {self.epoch_timeout:g} s (--epoch-timeout)"
                 )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -27,7 +27,7 @@ class RunBudget:
 
     trials: int | None = None
     timeout: float | None = None
-    trial_timeout: float | None = None
+    epoch_timeout: float | None = None
     max_failures_in_row: int = 5
 
 
@@ -119,7 +119,7 @@ class SearchRunner:
             self.progress.trial_started(proposal, done + 1, total)
             trial_started = time.monotonic()
             try:
-                outcome = self.run_trial(proposal, deadline, budget.trial_timeout)
+                outcome = self.run_trial(proposal, deadline, budget.epoch_timeout)
             except KeyboardInterrupt:
                 summary.interrupted_by_user = True
                 summary.stop_reason = "interrupted by the user"
@@ -150,10 +150,10 @@ class SearchRunner:
             estimates.append(max(0.0, deadline - now))
         return min(estimates) if estimates else None
 
-    def run_trial(self, proposal: Proposal, deadline: float | None = None, trial_timeout: float | None = None) -> Outcome:
+    def run_trial(self, proposal: Proposal, deadline: float | None = None, epoch_timeout: float | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted."""
         recorder = TrialRecorder(self.study, proposal, self.backend.name)
-        monitor = TrialMonitor(self, proposal, recorder, deadline, trial_timeout)
+        monitor = TrialMonitor(self, proposal, recorder, deadline, epoch_timeout)
         extra: dict[str, Any] = {}
         started = time.monotonic()
         try:

@@ -36,7 +36,7 @@ class StartRequest:
     trials: int | None = None
     max_epochs: int | None = None
     timeout: float | None = None
-    trial_timeout: float | None = None
+    epoch_timeout: float | None = None
     seed: int | None = None
     data_path: str | None = None
     train_samples: int | None = None
@@ -65,7 +65,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         ("--trials", request.trials),
         ("--max-epochs", request.max_epochs),
         ("--timeout", request.timeout),
-        ("--trial-timeout", request.trial_timeout),
+        ("--epoch-timeout", request.epoch_timeout),
         ("--train-samples", request.train_samples),
     ):
         check_positive(name, value)
@@ -93,7 +93,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         trials=trials,
         max_epochs=request.max_epochs or budget.max_epochs,
         timeout=request.timeout if request.timeout is not None else budget.timeout,
-        trial_timeout=request.trial_timeout if request.trial_timeout is not None else budget.trial_timeout,
+        epoch_timeout=request.epoch_timeout if request.epoch_timeout is not None else budget.epoch_timeout,
         seed=request.seed,
         data=data.to_dict(),
         artifacts=str(artifact_dir(url, study_name, request.artifacts)),
@@ -134,7 +134,7 @@ class SearchSession:
         from hpsearch.search.runner import RunBudget
 
         meta = self.plan.meta
-        return RunBudget(trials=meta.trials, timeout=meta.timeout, trial_timeout=meta.trial_timeout)
+        return RunBudget(trials=meta.trials, timeout=meta.timeout, epoch_timeout=meta.epoch_timeout)
 
 
 def _artifacts(meta: StudyMeta) -> Any:

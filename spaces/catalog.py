@@ -50,7 +50,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_cnn_params(3, 128)),
             builder=f"{BUILDERS}:build_cnn",
             dataset="mnist",
-            budget=Budget(trials=12, max_epochs=4, timeout=840, trial_timeout=240),
+            budget=Budget(trials=12, max_epochs=3, timeout=840, epoch_timeout=60),
         ),
         Space(
             name="mnist_mlp",
@@ -58,7 +58,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_dense_params(1, 5, MLP_ACTIVATIONS)),
             builder=f"{BUILDERS}:build_mlp",
             dataset="mnist",
-            budget=Budget(trials=20, max_epochs=6, timeout=840, trial_timeout=240),
+            budget=Budget(trials=20, max_epochs=6, timeout=840, epoch_timeout=60),
         ),
         Space(
             name="digits_mlp",

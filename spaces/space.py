@@ -38,20 +38,20 @@ class Budget:
     """A space's default budget: what ``hpsearch start`` uses when the user gives none.
 
     ``trials`` bounds backends without a schedule of their own; ``timeout`` bounds the whole run and
-    ``trial_timeout`` each trial, in seconds.
+    ``epoch_timeout`` each trial, in seconds.
     """
 
     trials: int | None = 20
     max_epochs: int = 5
     timeout: float | None = None
-    trial_timeout: float | None = None
+    epoch_timeout: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "trials": self.trials,
             "max_epochs": self.max_epochs,
             "timeout": self.timeout,
-            "trial_timeout": self.trial_timeout,
+            "epoch_timeout": self.epoch_timeout,
         }
 
 
@@ -164,7 +164,7 @@ class Space:
                 [f"max_epochs={self.budget.max_epochs}"]
                 + ([f"trials={self.budget.trials}"] if self.budget.trials else [])
                 + ([f"timeout={self.budget.timeout:g}s"] if self.budget.timeout else [])
-                + ([f"trial_timeout={self.budget.trial_timeout:g}s"] if self.budget.trial_timeout else [])
+                + ([f"epoch_timeout={self.budget.epoch_timeout:g}s"] if self.budget.epoch_timeout else [])
             ),
             "  parameters:",
         ]

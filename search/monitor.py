@@ -79,12 +79,13 @@ class TrialMonitor(keras.callbacks.Callback):
         self.history[epoch] = value
         self.last_epoch = epoch
         trained = epoch + 1 - self.proposal.initial_epoch
+        # Value first, then weights: a checkpoint never claims an epoch the study lacks.
         self.recorder.record_epoch(epoch, value, logs, trained)
         checkpoints = self.runner.checkpoints
-        self.model.save_weights(checkpoints.path(self.proposal.trial_number, "last"))
+        checkpoints.save(self.model, self.proposal.trial_number, "last", epoch, value)
         if self.runner.space.objective.is_better(value, self.best):
             self.best = value
-            self.model.save_weights(checkpoints.path(self.proposal.trial_number, "best"))
+            checkpoints.save(self.model, self.proposal.trial_number, "best", epoch, value)
         self.runner.progress.epoch_finished(self.proposal, epoch, value)
         if self.runner.backend.should_prune(self.proposal, epoch):
             raise TrialPruned()

@@ -2,7 +2,7 @@
 
 User attributes every hpsearch trial carries (whatever the backend):
 ``backend`` and ``backend_trial_id``; ``epochs_trained``, ``initial_epoch``, ``target_epochs``;
-``train_seconds``; ``param_count``; ``history`` (every Keras metric per epoch); ``fail_reason`` for
+``train_seconds``; ``param_count``; ``worker`` (host and pid); ``history`` (every Keras metric per epoch); ``fail_reason`` for
 FAIL trials and ``interrupted`` for trials stopped from outside; backend extras (Hyperband bracket
 and round).
 """
@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from hpsearch.search.backends._base import Outcome, Proposal
+from hpsearch.search.recovery import worker_identity
 
 
 class TrialRecorder:
@@ -30,6 +31,7 @@ class TrialRecorder:
                 "target_epochs": proposal.epochs,
                 "warm_start_trial": proposal.warm_start_trial,
                 "epochs_trained": 0,
+                "worker": worker_identity(),
             }
         )
 

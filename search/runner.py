@@ -17,9 +17,14 @@ from hpsearch.search.backends._base import Backend, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, TrialInterrupted
 from hpsearch.search.monitor import TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
+from hpsearch.search.recovery import Heartbeat
 from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage.artifacts import TrialCheckpoints
+
+# Study user attribute: seconds all runs of the study have spent (so a resumed --timeout is exact).
+ELAPSED_KEY = "hpsearch_elapsed_seconds"
+
 
 @dataclass(frozen=True)
 class RunBudget:
@@ -97,8 +102,8 @@ class SearchRunner:
         ``KeyboardInterrupt`` is re-raised after the running trial is recorded as interrupted.
         """
         summary = RunSummary()
-        started = time.monotonic()
-        deadline = started + budget.timeout if budget.timeout else None
+        started = self._accounted = time.monotonic()
+        deadline = started + budget.timeout if budget.timeout is not None else None
         failures_in_row = 0
         total = budget.trials
         expected = self.backend.expected_trials()
@@ -124,7 +129,9 @@ class SearchRunner:
                 summary.interrupted_by_user = True
                 summary.stop_reason = "interrupted by the user"
                 summary.seconds = time.monotonic() - started
+                self._account_time()
                 raise
+            self._account_time()
             seconds = time.monotonic() - trial_started
             summary.trials_run += 1
             summary.outcomes.append(outcome)
@@ -138,7 +145,15 @@ class SearchRunner:
                     f"{failures_in_row} trials failed in a row; the last failed with: {outcome.reason}"
                 )
         summary.seconds = time.monotonic() - started
+        self._account_time()
         return summary
+
+    def _account_time(self) -> None:
+        """Add the time since the last call to the study's total (what a resumed --timeout counts)."""
+        now = time.monotonic()
+        spent = float(self.study.user_attrs.get(ELAPSED_KEY, 0.0))
+        self.study.set_user_attr(ELAPSED_KEY, round(spent + now - self._accounted, 3))
+        self._accounted = now
 
     def _eta(self, summary: RunSummary, started: float, total: int | None, deadline: float | None) -> float | None:
         now = time.monotonic()
@@ -157,25 +172,29 @@ class SearchRunner:
         extra: dict[str, Any] = {}
         started = time.monotonic()
         try:
-            if self.seed is not None:
-                keras.utils.set_random_seed(self.seed + proposal.trial_number)
-            model = self.builder(dict(proposal.params), self.dataset.input_shape, self.dataset.num_classes)
-            extra["param_count"] = int(model.count_params())
-            self._warm_start(model, proposal, extra)
-            self.checkpoints.prepare(proposal.trial_number)
-            batch_size = int(proposal.params.get("batch_size", self.space.default_batch_size))
-            monitor.batches_per_epoch = math.ceil(len(self.dataset.x_train) / batch_size)
-            model.fit(
-                self.dataset.x_train,
-                self.dataset.y_train,
-                batch_size=batch_size,
-                epochs=proposal.epochs,
-                initial_epoch=proposal.initial_epoch,
-                validation_data=(self.dataset.x_val, self.dataset.y_val),
-                callbacks=[monitor],
-                verbose=0,
-            )
-            outcome = monitor.outcome("COMPLETE")
+            with Heartbeat(self.study._storage, proposal.trial_id):
+                if self.seed is not None:
+                    keras.utils.set_random_seed(self.seed + proposal.trial_number)
+                model = self.builder(dict(proposal.params), self.dataset.input_shape, self.dataset.num_classes)
+                extra["param_count"] = int(model.count_params())
+                first_epoch = self._continue_interrupted(model, proposal, recorder, monitor, extra)
+                if first_epoch is None:
+                    self._warm_start(model, proposal, extra)
+                    first_epoch = proposal.initial_epoch
+                self.checkpoints.prepare(proposal.trial_number)
+                batch_size = int(proposal.params.get("batch_size", self.space.default_batch_size))
+                monitor.batches_per_epoch = math.ceil(len(self.dataset.x_train) / batch_size)
+                model.fit(
+                    self.dataset.x_train,
+                    self.dataset.y_train,
+                    batch_size=batch_size,
+                    epochs=proposal.epochs,
+                    initial_epoch=first_epoch,
+                    validation_data=(self.dataset.x_val, self.dataset.y_val),
+                    callbacks=[monitor],
+                    verbose=0,
+                )
+                outcome = monitor.outcome("COMPLETE")
         except TrialPruned:
             outcome = monitor.outcome("PRUNED", f"pruned by the backend after epoch {monitor.last_epoch}")
         except TrialInterrupted as stop:
@@ -200,17 +219,55 @@ class SearchRunner:
         if tell:
             self.backend.tell(recorder.proposal, outcome)
 
+    def _load(self, model: Any, source: int, which: str) -> None:
+        # Build the optimizer first so its state (Adam moments, step count) is restored too.
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.checkpoints.path(source, which))
+
     def _warm_start(self, model: Any, proposal: Proposal, extra: dict[str, Any]) -> None:
         source = proposal.warm_start_trial
         if source is None:
             return
         if self.checkpoints.exists(source, "best"):
-            # Build the optimizer first so its state (Adam moments, step count) is restored too.
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(self.checkpoints.path(source, "best"))
+            self._load(model, source, "best")
             extra["warm_started_from"] = source
         else:
             extra["warm_start_missing"] = f"no checkpoint of trial {source}; trained from scratch"
+
+    def _continue_interrupted(
+        self, model: Any, proposal: Proposal, recorder: TrialRecorder, monitor: Any, extra: dict[str, Any]
+    ) -> int | None:
+        """For a re-run of an interrupted trial: load its last checkpoint, copy its finished epochs.
+
+        Returns the epoch to continue training from, or ``None`` to train as a fresh trial.
+        """
+        source_number = proposal.user_attrs.get("retry_of")
+        if source_number is None:
+            return None
+        note = self.checkpoints.note(source_number, "last")
+        source = self.study.get_trials(deepcopy=False)[source_number]
+        if note is None or source.params != proposal.params:
+            return None
+        resume_epoch = int(note["epoch"])
+        finished = range(proposal.initial_epoch, resume_epoch + 1)
+        if not proposal.initial_epoch <= resume_epoch < proposal.epochs - 1 or any(e not in source.intermediate_values for e in finished):
+            return None
+        self._load(model, source_number, "last")
+        history = source.user_attrs.get("history") or {}
+        for epoch in finished:
+            index = epoch - source.user_attrs.get("initial_epoch", proposal.initial_epoch)
+            logs = {name: values[index] for name, values in history.items() if index < len(values)}
+            value = source.intermediate_values[epoch]
+            recorder.record_epoch(epoch, value, logs, epoch + 1 - proposal.initial_epoch)
+            monitor.history[epoch] = value
+            monitor.last_epoch = epoch
+        best = self.checkpoints.note(source_number, "best")
+        if best is not None and best["epoch"] <= resume_epoch:
+            self.checkpoints.copy(source_number, proposal.trial_number, "best")
+            monitor.best = best["value"]
+        self.checkpoints.copy(source_number, proposal.trial_number, "last")
+        extra["continued_from"] = {"trial": source_number, "epoch": resume_epoch}
+        return resume_epoch + 1
 
 
 def _one_line(text: str, limit: int = 500) -> str:

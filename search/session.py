@@ -12,11 +12,22 @@ from typing import Any
 
 from hpsearch.search.backends import Backend, BackendContext, get_backend
 from hpsearch.search.errors import UserError
+from hpsearch.search.runner import ELAPSED_KEY, RunBudget, SearchRunner, counted_trials
 from hpsearch.spaces.catalog import get_space
 from hpsearch.spaces.datasets import DataOptions, Dataset, load_dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir
-from hpsearch.storage.studies import StudyMeta, create_study, open_storage, study_exists
+from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
+from hpsearch.storage.studies import (
+    META_KEY,
+    StudyMeta,
+    create_study,
+    hpsearch_version,
+    load_study,
+    open_storage,
+    read_meta,
+    study_exists,
+)
 from hpsearch.storage.urls import check_url, mask_password, resolve_url, sqlite_path
 
 
@@ -105,8 +116,6 @@ class SearchSession:
     """An open study with its backend and runner, ready to ``run``."""
 
     def __init__(self, plan: SearchPlan, study: Any) -> None:
-        from hpsearch.search.runner import SearchRunner
-
         self.plan = plan
         self.study = study
         meta = plan.meta
@@ -125,16 +134,105 @@ class SearchSession:
 
     @classmethod
     def create(cls, plan: SearchPlan) -> SearchSession:
-        storage = open_storage(plan.storage_url)
+        storage = open_working_storage(plan.storage_url)
         direction = plan.space.objective.direction
         study = create_study(storage, plan.study_name, direction, plan.space.objective.metric, plan.meta)
         return cls(plan, study)
 
-    def budget(self) -> Any:
-        from hpsearch.search.runner import RunBudget
+    def recover(self) -> list[Any]:
+        """Fail trials whose worker died and have the backend run their configurations again."""
+        fail_interrupted_trials(self.study)
+        pending = interrupted_without_rerun(self.study)
+        self.backend.recover(pending)
+        return pending
 
+    def budget(self) -> RunBudget:
+        """This run's budget: the stored one, less the time earlier runs already spent."""
         meta = self.plan.meta
-        return RunBudget(trials=meta.trials, timeout=meta.timeout, epoch_timeout=meta.epoch_timeout)
+        timeout = meta.timeout
+        if timeout is not None:
+            timeout = max(0.0, timeout - float(self.study.user_attrs.get(ELAPSED_KEY, 0.0)))
+        return RunBudget(trials=meta.trials, timeout=timeout, epoch_timeout=meta.epoch_timeout)
+
+
+def open_working_storage(url: str) -> Any:
+    """The storage a search runs on: with heartbeats, so other workers can tell if this one dies."""
+    return open_storage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+
+
+@dataclass
+class ResumeRequest:
+    study: str
+    storage: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+
+
+def plan_resume(request: ResumeRequest) -> tuple[SearchPlan, Any]:
+    """Validate a resume and open the study; ``trials``/``timeout`` extend the stored budget."""
+    check_positive("--trials", request.trials)
+    check_positive("--timeout", request.timeout)
+    url = resolve_url(request.storage)
+    check_url(url, must_exist=True)  # never create an empty SQLite file
+    storage = open_working_storage(url)
+    study = load_study(storage, request.study)
+    meta = read_meta(study.user_attrs)
+    if meta is None:
+        raise UserError(f"Study '{request.study}' was not started by hpsearch (it has no 'hpsearch' user attribute).")
+    check_compatible(meta)
+    space = Space.from_dict(meta.space)
+    backend_cls = get_backend(meta.backend)
+    dataset = load_dataset(space.dataset, DataOptions(path=meta.data.get("path"), train_samples=meta.data.get("train_samples")))
+    if request.trials is not None:
+        meta.trials = counted_trials(study) + request.trials
+    if request.timeout is not None:
+        meta.timeout = float(study.user_attrs.get(ELAPSED_KEY, 0.0)) + request.timeout
+    if request.trials is not None or request.timeout is not None:
+        study.set_user_attr(META_KEY, meta.to_dict())
+    return SearchPlan(space, backend_cls, meta, request.study, url, dataset), study
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def check_compatible(meta: StudyMeta) -> None:
+    """Refuse a study made by another hpsearch major.minor, or whose space has changed since."""
+    current = hpsearch_version()
+    if _major_minor(meta.hpsearch_version) != _major_minor(current):
+        raise UserError(
+            f"The study was created with hpsearch {meta.hpsearch_version}, this is {current}: "
+            f"resume it with hpsearch {'.'.join(_major_minor(meta.hpsearch_version))}.x."
+        )
+    try:
+        space = get_space(meta.space_name)
+    except KeyError:
+        return  # a space no longer built in: the stored definition is complete on its own
+    differences = space_differences(meta.space, space.to_dict())
+    if differences:
+        raise UserError(
+            f"Space '{meta.space_name}' changed since the study was created: {'; '.join(differences)}. "
+            f"Start a new study to search the new space."
+        )
+
+
+def space_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between two serialized spaces, one phrase per difference."""
+    from hpsearch.spaces.params import param_from_dict
+
+    old = {p["name"]: p for p in stored.get("params", [])}
+    new = {p["name"]: p for p in current.get("params", [])}
+    found = [f"parameter {name} removed" for name in old if name not in new]
+    found += [f"parameter {name} added" for name in new if name not in old]
+    for name in old.keys() & new.keys():
+        if old[name] != new[name]:
+            found.append(
+                f"{name}: {param_from_dict(old[name]).describe()} -> {param_from_dict(new[name]).describe()}"
+            )
+    for key in ("builder", "dataset", "objective"):
+        if stored.get(key) != current.get(key):
+            found.append(f"{key}: {stored.get(key)} -> {current.get(key)}")
+    return sorted(found)
 
 
 def _artifacts(meta: StudyMeta) -> Any:

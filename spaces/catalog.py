@@ -50,7 +50,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_cnn_params(3, 128)),
             builder=f"{BUILDERS}:build_cnn",
             dataset="mnist",
-            budget=Budget(trials=12, max_epochs=3, timeout=840, epoch_timeout=60),
+            budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60),
         ),
         Space(
             name="mnist_mlp",

@@ -6,9 +6,12 @@ user names a folder. The resolved absolute path is stored with the study.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 from hpsearch.storage.urls import sqlite_path
 
@@ -33,13 +36,19 @@ def artifact_dir(storage_url: str, study_name: str, root: str | None = None) -> 
 
 
 class TrialCheckpoints:
-    """Weights files of one study's trials: ``last`` (after the last finished epoch) and ``best``."""
+    """Weights files of one study's trials: ``last`` (after the last finished epoch) and ``best``.
+
+    Each weights file has a JSON note beside it saying which epoch (and objective value) it holds.
+    Both are written to a temporary file first and renamed, so a kill never leaves a torn file.
+    """
+
+    KINDS = ("best", "last")
 
     def __init__(self, study_dir: Path) -> None:
         self.root = Path(study_dir) / "checkpoints"
 
     def path(self, trial_number: int, which: str = "best") -> Path:
-        if which not in ("best", "last"):
+        if which not in self.KINDS:
             raise ValueError(f"which must be 'best' or 'last', but got {which!r}.")
         return self.root / f"trial-{trial_number:05d}" / f"{which}.weights.h5"
 
@@ -48,3 +57,29 @@ class TrialCheckpoints:
 
     def exists(self, trial_number: int, which: str = "best") -> bool:
         return self.path(trial_number, which).is_file()
+
+    def save(self, model: Any, trial_number: int, which: str, epoch: int, value: float) -> None:
+        """Save ``model``'s weights (and optimizer state) as they are after ``epoch``."""
+        target = self.path(trial_number, which)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{which}.partial.weights.h5")
+        model.save_weights(partial)
+        os.replace(partial, target)
+        note = target.with_name(f"{which}.json.partial")
+        note.write_text(json.dumps({"epoch": epoch, "value": value}))
+        os.replace(note, target.with_name(f"{which}.json"))
+
+    def note(self, trial_number: int, which: str) -> dict[str, Any] | None:
+        """``{"epoch": ..., "value": ...}`` of a saved checkpoint, or ``None`` if there is none."""
+        note = self.path(trial_number, which).with_name(f"{which}.json")
+        if not note.is_file() or not self.exists(trial_number, which):
+            return None
+        return json.loads(note.read_text())
+
+    def copy(self, source: int, target: int, which: str) -> None:
+        self.prepare(target)
+        for suffix in (".weights.h5", ".json"):
+            shutil.copyfile(
+                self.path(source, which).with_name(f"{which}{suffix}"),
+                self.path(target, which).with_name(f"{which}{suffix}"),
+            )

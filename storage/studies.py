@@ -61,8 +61,14 @@ def _scrub(message: str, url: str) -> str:
     return first_line.replace(password, "***") if password else first_line
 
 
-def open_storage(url: str, must_exist: bool = False) -> Any:
-    """An ``optuna.storages.RDBStorage`` for ``url``; ``StorageError`` if it cannot be used."""
+def open_storage(
+    url: str, must_exist: bool = False, heartbeat_interval: int | None = None, grace_period: int | None = None
+) -> Any:
+    """An ``optuna.storages.RDBStorage`` for ``url``; ``StorageError`` if it cannot be used.
+
+    With ``heartbeat_interval``, trials of this storage can record heartbeats and stale trials (no
+    heartbeat for ``grace_period`` seconds) can be found, as in Optuna's own ``study.optimize``.
+    """
     import optuna
 
     check_url(url, must_exist=must_exist)
@@ -72,7 +78,9 @@ def open_storage(url: str, must_exist: bool = False) -> Any:
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+        )
     except Exception as error:  # noqa: BLE001 - driver errors vary; all mean "cannot use this storage"
         raise StorageError(
             f"Cannot open storage '{mask_password(url)}': {_scrub(str(error), url) or type(error).__name__}"

@@ -144,6 +144,13 @@ class Backend(abc.ABC):
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         """Learn from a finished trial. The Optuna trial is already finished by the runner."""
 
+    def recover(self, interrupted: list[Any]) -> None:
+        """Before a resumed search: arrange for each interrupted trial's configuration to run again.
+
+        ``interrupted`` holds the FAIL (interrupted) Optuna trials not yet re-run. The proposal that
+        re-runs trial ``n`` carries ``user_attrs["retry_of"] = n`` (recorded on its trial by ``ask``).
+        """
+
     def expected_trials(self) -> int | None:
         """How many trials the backend will propose in all, when it knows (Hyperband's schedule)."""
         return None

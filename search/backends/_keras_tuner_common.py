@@ -85,6 +85,7 @@ class KerasTunerBackend(Backend):
         if (context.state_dir / ORACLE_PROJECT / "oracle.json").is_file():
             self.oracle.reload()
         self._kt_trials: dict[int, Any] = {}
+        self._retry_of: dict[str, int] = {}
 
     def make_oracle(self, hyperparameters: Any) -> Any:
         raise NotImplementedError
@@ -96,6 +97,8 @@ class KerasTunerBackend(Backend):
         values = kt_trial.hyperparameters.values
         params = from_oracle_values(self.space, values)
         user_attrs = {"backend_trial_id": kt_trial.trial_id, **self.trial_attrs(values)}
+        if kt_trial.trial_id in self._retry_of:
+            user_attrs["retry_of"] = self._retry_of.pop(kt_trial.trial_id)
         number, trial_id = create_running_trial(self.study, self.space, params, user_attrs)
         self._kt_trials[number] = kt_trial
         return Proposal(
@@ -124,16 +127,43 @@ class KerasTunerBackend(Backend):
         return None
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
-        kt_trial = self._kt_trials.pop(proposal.trial_number)
+        self._end(self._kt_trials.pop(proposal.trial_number), outcome.state, outcome.history, outcome.reason)
+
+    def _end(self, kt_trial: Any, state: str, history: dict[int, float], reason: str | None) -> None:
         metric = self.objective.name
-        for epoch, value in sorted(outcome.history.items()):
+        for epoch, value in sorted(history.items()):
             self.oracle.update_trial(kt_trial.trial_id, {metric: value}, step=epoch)
-        if outcome.state == "FAIL" or not outcome.history:
+        if state == "FAIL" or not history:
             kt_trial.status = "FAILED"
-            kt_trial.message = outcome.reason
+            kt_trial.message = reason
         else:
             kt_trial.status = "COMPLETED"
         try:
             self.oracle.end_trial(kt_trial)
         except RuntimeError as error:
             raise FatalError(str(error).splitlines()[0]) from None
+
+    def recover(self, interrupted: list[Any]) -> None:
+        """Reconcile the reloaded oracle with the study, the study being the record of what ran.
+
+        ``oracle.reload()`` queues every trial the oracle saw start but not end. One whose Optuna
+        trial did finish (the worker died between recording it and telling the oracle) is ended
+        now with the recorded values; the others run again, the interrupted Optuna trial's number
+        becoming their ``retry_of``.
+        """
+        from optuna.trial import TrialState
+
+        latest: dict[str, Any] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            kt_id = trial.user_attrs.get("backend_trial_id")
+            if kt_id is not None:
+                latest[kt_id] = trial
+        for kt_id in list(self.oracle._retry_queue):
+            trial = latest.get(kt_id)
+            if trial is None or trial.user_attrs.get("interrupted") or trial.state == TrialState.RUNNING:
+                continue
+            self.oracle._retry_queue.remove(kt_id)
+            state = "FAIL" if trial.state == TrialState.FAIL else "COMPLETE"
+            self._end(self.oracle.trials[kt_id], state, dict(trial.intermediate_values), trial.user_attrs.get("fail_reason"))
+        self._retry_of = {t.user_attrs["backend_trial_id"]: t.number for t in interrupted
+                          if t.user_attrs.get("backend_trial_id") in self.oracle._retry_queue}

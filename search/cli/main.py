@@ -59,6 +59,7 @@ def _register() -> None:
 
     for command in (
         start.start,
+        start.resume,
         studies.studies,
         studies.show,
         catalog.spaces,

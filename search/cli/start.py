@@ -1,4 +1,4 @@
-"""``hpsearch start SPACE --backend NAME``: create a study and run the search."""
+"""``hpsearch start SPACE --backend NAME`` and ``hpsearch resume STUDY``: run a search."""
 from __future__ import annotations
 
 import sys
@@ -45,6 +45,30 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
                      data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts)
     )
     session = SearchSession.create(plan)
+    run_session(session, quiet)
+
+
+@click.command()
+@click.argument("study_name", metavar="STUDY")
+@storage_option
+@click.option("--trials", type=int, default=None, help="Run N more trials than the study has finished.")
+@click.option("--timeout", type=float, default=None, help="Allow this run SECONDS more.")
+@click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
+def resume(study_name: str, storage: str | None, trials: int | None, timeout: float | None, quiet: bool) -> None:
+    """Continue STUDY with the space, backend, data and budget stored in it.
+
+    Trials left RUNNING by a crash, kill or Ctrl-C are marked FAIL (interrupted) and their
+    configuration runs again, continuing from its last finished epoch. No COMPLETE or PRUNED trial
+    is run again.
+    """
+    from hpsearch.search.session import ResumeRequest, SearchSession, plan_resume
+
+    plan, study = plan_resume(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout))
+    session = SearchSession(plan, study)
+    pending = session.recover()
+    if pending:
+        numbers = ", ".join(str(t.number) for t in pending)
+        click.echo(f"interrupted trials to run again: {numbers}")
     run_session(session, quiet)
 
 

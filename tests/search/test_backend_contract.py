@@ -6,7 +6,7 @@ from optuna.trial import TrialState
 
 from hpsearch.search.backends import Backend, BackendSettingsError, backend_names, get_backend
 from hpsearch.search.backends.registry import UnknownBackendError
-from hpsearch.spaces import get_space
+from hpsearch.spaces import Choice, Int, Space, get_space, when_at_least
 
 from .contract import make_backend, run
 
@@ -15,7 +15,7 @@ SPACE = get_space("mnist_cnn")  # the richest conditions; no data is loaded here
 
 
 def test_the_built_in_backends_are_registered_through_entry_points():
-    assert {"hyperband", "tpe"} <= set(BACKENDS)
+    assert {"random", "hyperband", "bayesian", "grid", "tpe", "bohb", "cmaes", "optuna-random", "qmc"} <= set(BACKENDS)
     for name in BACKENDS:
         cls = get_backend(name)
         assert issubclass(cls, Backend) and cls.name == name
@@ -32,7 +32,8 @@ def test_proposals_lie_inside_the_space_and_honour_conditions(name, tmp_path):
         SPACE.validate(proposal.params)  # raises on out-of-range, missing or inactive values
         blocks_seen.add(proposal.params["conv_blocks"])
         assert 0 <= proposal.initial_epoch < proposal.epochs <= 4
-    assert len(blocks_seen) > 1
+    if name != "grid":  # a grid walks the last parameters first
+        assert len(blocks_seen) > 1
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -52,7 +53,8 @@ def test_the_same_seed_gives_the_same_proposals(name, tmp_path):
     second = [p.params for p in run(*make_backend(name, SPACE, tmp_path / "again", seed=42), 8)]
     other = [p.params for p in run(*make_backend(name, SPACE, tmp_path / "other", seed=43), 8)]
     assert first == second
-    assert first != other
+    if name != "grid":  # a grid's order does not depend on the seed
+        assert first != other
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -105,3 +107,26 @@ def test_tpe_prunes_clearly_worse_trials_with_the_median_pruner(tmp_path):
 def test_unknown_backend_names_the_valid_ones():
     with pytest.raises(UnknownBackendError, match="Unknown backend 'x'. Valid backends are: " + ", ".join(BACKENDS)):
         get_backend("x")
+
+
+def test_grid_tries_every_combination_once_then_stops(tmp_path):
+    depth = Int("depth", 1, 2)
+    space = Space("tiny", "", (depth, Choice("act", ("relu", "tanh")), Int("units", 8, 16, step=8,
+                  condition=when_at_least(depth, 2))), "m:f", "digits")
+    backend, study = make_backend("grid", space, tmp_path)
+    proposals = run(backend, study, 100)
+    combos = [tuple(sorted(p.params.items())) for p in proposals]
+    assert len(combos) == len(set(combos)) == 2 + 2 * 2  # depth 1: 2 acts; depth 2: 2 acts x 2 units
+    assert backend.ask() is None
+
+
+@pytest.mark.parametrize("name", ["bohb", "cmaes", "optuna-random", "qmc"])
+def test_optuna_backends_use_their_own_sampler_and_pruner(name, tmp_path):
+    import optuna
+
+    backend, study = make_backend(name, SPACE, tmp_path)
+    expected = {"bohb": optuna.samplers.TPESampler, "cmaes": optuna.samplers.CmaEsSampler,
+                "optuna-random": optuna.samplers.RandomSampler, "qmc": optuna.samplers.QMCSampler}[name]
+    assert isinstance(study.sampler, expected)
+    if name == "bohb":
+        assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)

@@ -1,4 +1,4 @@
-"""``tpe``: Optuna's TPESampler, with optional per-epoch pruning."""
+"""Optuna backends: ``tpe``, ``bohb``, ``cmaes``, ``optuna-random`` and ``qmc``, each with per-epoch pruning."""
 from __future__ import annotations
 
 from typing import Any
@@ -45,6 +45,8 @@ class OptunaSamplerBackend(Backend):
         user_attrs = {"backend_trial_id": str(trial.number)}
         for key, value in user_attrs.items():
             trial.set_user_attr(key, value)
+        if "retry_of" in trial.user_attrs:  # an enqueued re-run of an interrupted trial
+            user_attrs["retry_of"] = trial.user_attrs["retry_of"]
         return Proposal(
             trial_number=trial.number,
             trial_id=trial._trial_id,
@@ -52,6 +54,11 @@ class OptunaSamplerBackend(Backend):
             epochs=self.context.max_epochs,
             user_attrs=user_attrs,
         )
+
+    def recover(self, interrupted: list[Any]) -> None:
+        """Enqueue each interrupted configuration; ``study.ask()`` hands queued trials out first."""
+        for trial in interrupted:
+            self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
     def should_prune(self, proposal: Proposal, epoch: int) -> bool:
         # The runner stores intermediate values in the storage itself; read them back from there
@@ -85,4 +92,72 @@ class TPEBackend(OptunaSamplerBackend):
             group=self.settings["multivariate"],
             constant_liar=self.settings["constant_liar"],
             seed=seed,
+        )
+
+
+class BOHBBackend(TPEBackend):
+    """TPE proposals with Hyperband's successive halving over epochs (Optuna's take on BOHB)."""
+
+    name = "bohb"
+    algorithm = "TPE sampler + Hyperband pruner (optuna.samplers.TPESampler, optuna.pruners.HyperbandPruner)"
+    settings_spec = (
+        Setting("n_startup_trials", int, 10, "Random trials before TPE starts modelling.", minimum=0),
+        Setting("multivariate", bool, True, "Model parameters jointly (multivariate TPE)."),
+        Setting("constant_liar", bool, True, "Avoid proposing what running trials already try (parallel workers)."),
+        Setting("pruner", str, "hyperband", "Per-epoch pruning (hyperband for BOHB).", choices=PRUNERS),
+    )
+
+
+class CmaEsBackend(OptunaSamplerBackend):
+    name = "cmaes"
+    algorithm = "CMA-ES (optuna.samplers.CmaEsSampler; categorical and conditional parameters sampled at random)"
+    settings_spec = (
+        Setting("n_startup_trials", int, 1, "Random trials before CMA-ES starts.", minimum=0),
+        Setting("sigma0", float, 0.0, "Initial step size (0: one sixth of each range).", minimum=0.0),
+        Setting("restart_strategy", str, "none", "Restart strategy: none, ipop or bipop.",
+                choices=("none", "ipop", "bipop")),
+        PRUNER_SETTING,
+    )
+
+    def make_sampler(self, seed: int | None) -> Any:
+        import optuna
+
+        return optuna.samplers.CmaEsSampler(
+            sigma0=self.settings["sigma0"] or None,
+            n_startup_trials=self.settings["n_startup_trials"],
+            restart_strategy=None if self.settings["restart_strategy"] == "none" else self.settings["restart_strategy"],
+            seed=seed,
+            warn_independent_sampling=False,
+        )
+
+
+class OptunaRandomBackend(OptunaSamplerBackend):
+    name = "optuna-random"
+    algorithm = "random sampling (optuna.samplers.RandomSampler)"
+    settings_spec = (PRUNER_SETTING,)
+
+    def make_sampler(self, seed: int | None) -> Any:
+        import optuna
+
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+class QMCBackend(OptunaSamplerBackend):
+    name = "qmc"
+    algorithm = "quasi-Monte Carlo sequence (optuna.samplers.QMCSampler)"
+    settings_spec = (
+        Setting("qmc_type", str, "sobol", "Low-discrepancy sequence: sobol or halton.", choices=("sobol", "halton")),
+        Setting("scramble", bool, True, "Scramble the sequence (seeded)."),
+        PRUNER_SETTING,
+    )
+
+    def make_sampler(self, seed: int | None) -> Any:
+        import optuna
+
+        return optuna.samplers.QMCSampler(
+            qmc_type=self.settings["qmc_type"],
+            scramble=self.settings["scramble"],
+            seed=seed,
+            warn_independent_sampling=False,
+            warn_asynchronous_seeding=False,
         )

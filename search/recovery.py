@@ -1,0 +1,119 @@
+"""Finding trials whose worker died, and keeping the heartbeat that lets other workers find ours.
+
+Every trial records ``worker`` (host and process id) when it starts, and a heartbeat (Optuna's RDB
+heartbeat table) every ``HEARTBEAT_SECONDS`` while it trains. A RUNNING trial is *interrupted* when
+its worker process on this host no longer exists, or when its heartbeat is older than the storage's
+grace period (a worker on another host). Interrupted trials are marked FAIL with
+``fail_reason = "interrupted: ..."`` and ``interrupted = True``; a resumed search runs their
+configuration again.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+import threading
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30
+
+
+def worker_identity() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale_by_heartbeat(storage: Any, study_id: int) -> set[int]:
+    finder = getattr(storage, "_get_stale_trial_ids", None)
+    if finder is None or not storage.get_heartbeat_interval():
+        return set()
+    return set(finder(study_id))
+
+
+def _dead_reason(trial: FrozenTrial, stale_ids: set[int], now: _dt.datetime) -> str | None:
+    worker = trial.user_attrs.get("worker")
+    if isinstance(worker, dict) and worker.get("host") == socket.gethostname():
+        if worker.get("pid") == os.getpid():
+            return None
+        return None if _process_alive(int(worker["pid"])) else "worker process is gone (killed or crashed)"
+    if trial._trial_id in stale_ids:
+        return "no heartbeat from its worker (killed, crashed or lost)"
+    if worker is None and trial.datetime_start and now - trial.datetime_start > _dt.timedelta(seconds=GRACE_SECONDS):
+        return "its worker never started training it"
+    return None
+
+
+def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
+    """Mark every RUNNING trial whose worker is dead as FAIL (interrupted); return them."""
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    stale_ids = _stale_by_heartbeat(storage, study_id)
+    failed = []
+    for trial in running:
+        reason = _dead_reason(trial, stale_ids, _dt.datetime.now())
+        if reason is None:
+            continue
+        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"interrupted: {reason}")
+        try:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - another worker finished or failed it first
+            continue
+        failed.append(storage.get_trial(trial._trial_id))
+    return failed
+
+
+def interrupted_without_rerun(study: Any) -> list[FrozenTrial]:
+    """Interrupted trials whose configuration has not been run again yet (oldest first)."""
+    trials = study.get_trials(deepcopy=False)
+    rerun = {t.user_attrs.get("retry_of") for t in trials}
+    return [
+        t for t in trials
+        if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and t.number not in rerun
+    ]
+
+
+class Heartbeat:
+    """Records a heartbeat for one trial every ``HEARTBEAT_SECONDS`` in a daemon thread."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+        self.enabled = bool(getattr(storage, "get_heartbeat_interval", lambda: None)())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"hpsearch-heartbeat-{trial_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._thread.join(timeout=HEARTBEAT_SECONDS)
+
+    def _beat(self) -> None:
+        interval = self.storage.get_heartbeat_interval()
+        while True:
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; training must go on
+                pass
+            if self._stop.wait(timeout=interval):
+                return

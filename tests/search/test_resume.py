@@ -1,0 +1,184 @@
+"""Kill a search (SIGKILL, SIGINT) in the middle of a trial, resume it, and check nothing is lost.
+
+For every backend: the budget ends exact, no finished trial runs again, the interrupted
+configuration runs again (continuing from its last finished epoch), per-epoch values stay intact.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.trial import TrialState
+
+from hpsearch.search.backends import backend_names
+from hpsearch.search.cli.main import cli
+
+HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
+# Hyperband's schedule with max_epochs=9 (factor 3): 9+3+1 + 5+2 + 3 trials.
+HYPERBAND_TRIALS = 23
+
+
+def budget_args(backend: str) -> list[str]:
+    if backend == "hyperband":
+        return ["--max-epochs", "9"]
+    return ["--max-epochs", "12", "--trials", "4"]
+
+
+def expected_trials(backend: str) -> int:
+    return HYPERBAND_TRIALS if backend == "hyperband" else 4
+
+
+def start_args(url: str, backend: str, study: str) -> list[str]:
+    return ["start", "digits_mlp", "--backend", backend, "--storage", url, "--study", study, "--seed", "3",
+            "--train-samples", "300", *budget_args(backend), "-q"]
+
+
+def load(url: str, study: str) -> list:
+    return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+
+
+def interrupt_mid_trial(url: str, backend: str, study: str, sig: int) -> subprocess.CompletedProcess:
+    """Start a search in a child process and send ``sig`` once a later trial is mid-training."""
+    process = subprocess.Popen([*HPSEARCH, *start_args(url, backend, study)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                trials = load(url, study)
+            except (KeyError, Exception):  # noqa: BLE001 - the study may not exist yet / db busy
+                continue
+            finished = [t for t in trials if t.state.is_finished()]
+            running = [t for t in trials if t.state == TrialState.RUNNING and len(t.intermediate_values) >= 2]
+            if finished and running:
+                process.send_signal(sig)
+                break
+        else:
+            pytest.fail("the search never reached a trial in the middle of training")
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def snapshot(trials) -> dict:
+    return {t.number: (t.state, t.value, t.params, dict(t.intermediate_values)) for t in trials if t.state.is_finished()}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("backend", backend_names())
+def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlite_url):
+    study = f"kill-{backend}"
+    stopped = interrupt_mid_trial(sqlite_url, backend, study, sig)
+    if sig == signal.SIGINT:
+        assert stopped.returncode == 130, stopped.stderr
+        assert f"hpsearch resume {study}" in stopped.stderr
+    else:
+        assert stopped.returncode == -signal.SIGKILL
+    before = load(sqlite_url, study)
+    finished_before = snapshot(before)
+    cut = [t for t in before if t.state == TrialState.RUNNING or t.user_attrs.get("interrupted")]
+    assert len(cut) == 1, [(t.number, t.state) for t in before]
+    cut = cut[0]
+
+    resumed = CliRunner().invoke(cli, ["resume", study, "--storage", sqlite_url, "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"interrupted trials to run again: {cut.number}" in resumed.output
+
+    after = load(sqlite_url, study)
+    assert all(t.state.is_finished() for t in after)
+    # Nothing finished before the interrupt changed or ran again.
+    assert {n: v for n, v in snapshot(after).items() if n in finished_before} == finished_before
+    interrupted = after[cut.number]
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["interrupted"] is True
+    assert interrupted.user_attrs["fail_reason"].startswith("interrupted: ")
+    # The budget ends exact: interrupted trials are replaced, not counted.
+    counted = [t for t in after if not t.user_attrs.get("interrupted")]
+    assert len(counted) == expected_trials(backend)
+    # The interrupted configuration ran again, once, continuing from its last finished epoch.
+    reruns = [t for t in after if t.user_attrs.get("retry_of") == cut.number]
+    assert len(reruns) == 1
+    rerun = reruns[0]
+    assert rerun.params == interrupted.params
+    if backend == "hyperband":
+        for key in ("backend_trial_id", "hyperband_bracket", "hyperband_round", "target_epochs", "initial_epoch"):
+            assert rerun.user_attrs[key] == interrupted.user_attrs[key]
+    kept = {e: v for e, v in interrupted.intermediate_values.items()}
+    if rerun.user_attrs.get("continued_from"):
+        resumed_at = rerun.user_attrs["continued_from"]["epoch"]
+        for epoch in range(interrupted.user_attrs["initial_epoch"], resumed_at + 1):
+            assert rerun.intermediate_values[epoch] == kept[epoch]
+    if rerun.state == TrialState.COMPLETE:
+        assert sorted(rerun.intermediate_values) == list(range(rerun.user_attrs["initial_epoch"],
+                                                               rerun.user_attrs["target_epochs"]))
+    # No configuration finished twice (Keras Tuner backends: one finished trial per oracle trial).
+    if backend in ("hyperband", "random", "bayesian", "grid"):
+        ids = Counter(t.user_attrs["backend_trial_id"] for t in counted)
+        assert max(ids.values()) == 1
+
+
+@pytest.mark.parametrize("backend", ["hyperband", "grid"])
+def test_deterministic_backends_resume_to_the_same_schedule_as_an_uninterrupted_run(backend, sqlite_url):
+    interrupt_mid_trial(sqlite_url, backend, "cut", signal.SIGKILL)
+    assert CliRunner().invoke(cli, ["resume", "cut", "--storage", sqlite_url, "-q"]).exit_code == 0
+    whole = CliRunner().invoke(cli, start_args(sqlite_url, backend, "whole"))
+    assert whole.exit_code == 0, whole.output
+
+    def schedule(study):
+        counted = [t for t in load(sqlite_url, study) if not t.user_attrs.get("interrupted")]
+        if backend == "grid":
+            return sorted(repr(sorted(t.params.items())) for t in counted)
+        return sorted((t.user_attrs["hyperband_bracket"], t.user_attrs["hyperband_round"],
+                       t.user_attrs["initial_epoch"], t.user_attrs["target_epochs"]) for t in counted)
+
+    assert schedule("cut") == schedule("whole")
+
+
+def test_resume_extends_the_budget_when_asked(sqlite_url):
+    args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "more",
+            "--trials", "2", "--max-epochs", "1", "-q"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    again = CliRunner().invoke(cli, ["resume", "more", "--storage", sqlite_url, "-q"])
+    assert "Stopped: trial budget reached (2 trials). 0 trials" in again.output
+    extended = CliRunner().invoke(cli, ["resume", "more", "--storage", sqlite_url, "--trials", "3", "-q"])
+    assert "Stopped: trial budget reached (5 trials). 3 trials" in extended.output
+    assert len(load(sqlite_url, "more")) == 5
+
+
+def test_resume_refuses_a_changed_space_or_another_version(sqlite_url):
+    args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "old",
+            "--trials", "1", "--max-epochs", "1", "-q"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    study = optuna.load_study(study_name="old", storage=sqlite_url)
+    meta = study.user_attrs["hpsearch"]
+    changed = {**meta, "space": {**meta["space"], "params": [
+        {**p, "high": 256} if p["name"] == "units_1" else p for p in meta["space"]["params"]]}}
+    study.set_user_attr("hpsearch", changed)
+    result = CliRunner().invoke(cli, ["resume", "old", "--storage", sqlite_url])
+    assert result.exit_code == 1
+    assert ("Error: Space 'digits_mlp' changed since the study was created: "
+            "units_1: int 32..256 step 32 -> int 32..512 step 32.") in result.output
+    study.set_user_attr("hpsearch", {**meta, "hpsearch_version": "0.0.1"})
+    result = CliRunner().invoke(cli, ["resume", "old", "--storage", sqlite_url])
+    assert result.exit_code == 1 and "created with hpsearch 0.0.1" in result.output
+    assert len(load(sqlite_url, "old")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["resume", "x"], "No hpsearch database at hpsearch.db"),
+     (["resume", "x", "--trials", "0"], "--trials must be > 0, but got 0.")],
+)
+def test_resume_bad_input_is_one_line(args, fragment, isolated):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and fragment in result.output and result.output.count("\n") == 1
+    assert list(isolated.iterdir()) == []

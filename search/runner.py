@@ -86,6 +86,7 @@ class SearchRunner:
         checkpoints: TrialCheckpoints,
         seed: int | None = None,
         progress: Progress | None = None,
+        artifact_store: Any = None,
     ) -> None:
         self.space = space
         self.dataset = dataset
@@ -94,6 +95,7 @@ class SearchRunner:
         self.checkpoints = checkpoints
         self.seed = seed
         self.progress = progress or SilentProgress()
+        self.artifact_store = artifact_store
         self.builder = space.load_builder()
 
     def run(self, budget: RunBudget) -> RunSummary:
@@ -214,10 +216,25 @@ class SearchRunner:
 
     def _finish(self, recorder: TrialRecorder, outcome: Outcome, extra: dict[str, Any], started: float, tell: bool) -> None:
         extra["train_seconds"] = round(time.monotonic() - started, 3)
+        self._publish_best_weights(recorder.proposal, extra)
         recorder.finish(outcome, extra)
         keras.backend.clear_session()
         if tell:
             self.backend.tell(recorder.proposal, outcome)
+
+    def _publish_best_weights(self, proposal: Proposal, extra: dict[str, Any]) -> None:
+        """Upload the trial's best weights to Optuna's artifact store, linked to the trial."""
+        if self.artifact_store is None or not self.checkpoints.exists(proposal.trial_number, "best"):
+            return
+        from optuna.artifacts import upload_artifact
+
+        trial = self.study._storage.get_trial(proposal.trial_id)
+        extra["best_weights_artifact"] = upload_artifact(
+            artifact_store=self.artifact_store,
+            file_path=str(self.checkpoints.path(proposal.trial_number, "best")),
+            study_or_trial=trial,
+            storage=self.study._storage,
+        )
 
     def _load(self, model: Any, source: int, which: str) -> None:
         # Build the optimizer first so its state (Adam moments, step count) is restored too.

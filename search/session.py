@@ -16,7 +16,7 @@ from hpsearch.search.runner import ELAPSED_KEY, RunBudget, SearchRunner, counted
 from hpsearch.spaces.catalog import get_space
 from hpsearch.spaces.datasets import DataOptions, Dataset, load_dataset
 from hpsearch.spaces.space import Space
-from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir
+from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir, optuna_artifact_store
 from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.storage.studies import (
     META_KEY,
@@ -130,7 +130,10 @@ class SearchSession:
         )
         self.backend = plan.backend_cls(context)
         self.checkpoints = TrialCheckpoints(_artifacts(meta))
-        self.runner = SearchRunner(plan.space, plan.dataset, study, self.backend, self.checkpoints, seed=meta.seed)
+        self.runner = SearchRunner(
+            plan.space, plan.dataset, study, self.backend, self.checkpoints, seed=meta.seed,
+            artifact_store=optuna_artifact_store(_artifacts(meta).parent),
+        )
 
     @classmethod
     def create(cls, plan: SearchPlan) -> SearchSession:

@@ -24,15 +24,39 @@ def safe_name(study_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", study_name) or "_"
 
 
-def artifact_dir(storage_url: str, study_name: str, root: str | None = None) -> Path:
-    """The folder that holds the artifacts of ``study_name``; not created here."""
+def artifact_root(storage_url: str, root: str | None = None) -> Path:
+    """The folder holding every study's artifacts for ``storage_url``; not created here."""
     if root is None:
         root = os.environ.get(ARTIFACTS_ENV)
     if root is None:
         database = sqlite_path(storage_url)
         base = database.parent if database is not None else Path.cwd()
         root = str(base / ARTIFACTS_FOLDER)
-    return (Path(root).expanduser() / safe_name(study_name)).resolve()
+    return Path(root).expanduser().resolve()
+
+
+def artifact_dir(storage_url: str, study_name: str, root: str | None = None) -> Path:
+    """The folder that holds the artifacts of ``study_name``; not created here."""
+    return artifact_root(storage_url, root) / safe_name(study_name)
+
+
+OPTUNA_STORE_FOLDER = "optuna-artifacts"
+
+
+def optuna_artifact_store(root: Path, create: bool = True) -> Any:
+    """Optuna's ``FileSystemArtifactStore`` in ``root/optuna-artifacts`` (``None`` if absent and not created).
+
+    Each finished trial's best weights are uploaded here and linked to the trial, so
+    optuna-dashboard (``hpsearch dashboard``) lists and serves them.
+    """
+    from optuna.artifacts import FileSystemArtifactStore
+
+    folder = Path(root) / OPTUNA_STORE_FOLDER
+    if not folder.is_dir():
+        if not create:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
 
 
 class TrialCheckpoints:

@@ -70,6 +70,10 @@ class KerasTunerBackend(Backend):
     """Shared by Keras Tuner backends; subclasses build the oracle."""
 
     family = "keras-tuner"
+    # Tell the oracle a failed trial scored the worst possible value instead of "failed". Keras Tuner's
+    # Hyperband promotes only when enough trials of a round COMPLETED, so failures (a configuration
+    # over the epoch time limit, say) would otherwise cancel the promotions of a whole bracket.
+    failed_as_worst = False
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
@@ -131,9 +135,13 @@ class KerasTunerBackend(Backend):
 
     def _end(self, kt_trial: Any, state: str, history: dict[int, float], reason: str | None) -> None:
         metric = self.objective.name
+        failed = state == "FAIL" or not history
+        if failed and self.failed_as_worst:
+            worst = float("-inf") if self.objective.direction == "max" else float("inf")
+            history = {0: worst}
         for epoch, value in sorted(history.items()):
             self.oracle.update_trial(kt_trial.trial_id, {metric: value}, step=epoch)
-        if state == "FAIL" or not history:
+        if failed and not self.failed_as_worst:
             kt_trial.status = "FAILED"
             kt_trial.message = reason
         else:

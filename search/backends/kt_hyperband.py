@@ -15,6 +15,7 @@ class HyperbandBackend(KerasTunerBackend):
     name = "hyperband"
     algorithm = "Hyperband (keras_tuner.oracles.HyperbandOracle)"
     epochs_as_budget = True
+    failed_as_worst = True
     settings_spec = (
         Setting("factor", int, 3, "Reduction factor of trials and epochs between rounds.", minimum=2),
         Setting("hyperband_iterations", int, 1, "Times to run the full set of brackets.", minimum=1),

@@ -54,14 +54,52 @@ class BayesianBackend(KerasTunerBackend):
         )
 
 
+def _resumable_grid_oracle_class() -> type:
+    """Keras Tuner's GridSearchOracle, plus its grid position in the saved state.
+
+    Keras Tuner 1.4 keeps the grid's walk (the linked list of tried combinations and the queue of
+    trials whose successor is pending) in memory only, so a reloaded grid cannot continue. This
+    subclass writes both into ``oracle.json`` with the rest of the oracle's state.
+    """
+    import collections
+
+    import keras_tuner as kt
+
+    class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+        def get_state(self) -> dict[str, Any]:
+            state = super().get_state()
+            walk = self._ordered_ids
+            state["grid_position"] = {
+                "populate_next": list(self._populate_next),
+                "memory": list(walk._memory),
+                "next_index": [["head" if k is None else k, v] for k, v in walk._next_index.items()],
+                "last_index": walk._last_index,
+            }
+            return state
+
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state(state)
+            position = state.get("grid_position")
+            if position is None:
+                return
+            self._populate_next = list(position["populate_next"])
+            walk = self._ordered_ids
+            walk._memory = list(position["memory"])
+            walk._data_to_index = {data: index for index, data in enumerate(walk._memory)}
+            walk._next_index = collections.defaultdict(lambda: None)
+            for key, value in position["next_index"]:
+                walk._next_index[None if key == "head" else int(key)] = value
+            walk._last_index = position["last_index"]
+
+    return ResumableGridSearchOracle
+
+
 class GridSearchBackend(KerasTunerBackend):
     name = "grid"
     algorithm = "grid search over every combination (keras_tuner.oracles.GridSearchOracle)"
 
     def make_oracle(self, hyperparameters: Any) -> Any:
-        import keras_tuner as kt
-
-        return kt.oracles.GridSearchOracle(
+        return _resumable_grid_oracle_class()(
             objective=self.objective,
             max_trials=None,
             seed=self.context.seed,

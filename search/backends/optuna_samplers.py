@@ -1,6 +1,7 @@
 """Optuna backends: ``tpe``, ``bohb``, ``cmaes``, ``optuna-random`` and ``qmc``, each with per-epoch pruning."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from hpsearch.search.backends._base import Backend, BackendContext, Outcome, Proposal, Setting
@@ -40,7 +41,10 @@ class OptunaSamplerBackend(Backend):
         raise NotImplementedError
 
     def ask(self) -> Proposal | None:
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            # hpsearch records heartbeats itself (search/recovery.py), which Optuna cannot see.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trial = self.study.ask()
         params = suggest(trial, self.space)
         user_attrs = {"backend_trial_id": str(trial.number)}
         for key, value in user_attrs.items():

@@ -130,3 +130,13 @@ def test_optuna_backends_use_their_own_sampler_and_pruner(name, tmp_path):
     assert isinstance(study.sampler, expected)
     if name == "bohb":
         assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)
+
+
+def test_hyperband_still_promotes_when_trials_of_a_round_fail(tmp_path):
+    backend, study = make_backend("hyperband", SPACE, tmp_path, max_epochs=9)
+    proposals = run(backend, study, 100, fail_every=3)
+    assert len(proposals) == backend.expected_trials()
+    promoted = [p for p in proposals if p.warm_start_trial is not None]
+    assert len(promoted) == 3 + 1 + 2  # every promotion slot of brackets 2 and 1 is filled
+    for proposal in promoted:
+        assert study.trials[proposal.warm_start_trial].state == TrialState.COMPLETE

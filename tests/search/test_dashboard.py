@@ -8,6 +8,8 @@ import sys
 import time
 import urllib.request
 
+import optuna
+
 from click.testing import CliRunner
 
 from hpsearch.search.cli.main import cli
@@ -48,6 +50,16 @@ def test_dashboard_shows_the_study_with_per_epoch_values(sqlite_url):
         curves = [t["intermediate_values"] for t in detail["trials"]]
         assert len(curves) > 1 and all(curves)
         assert all(0.0 <= point["value"] <= 1.0 for curve in curves for point in curve)
+        # Each trial's best weights are served from the artifact store.
+        trial = detail["trials"][0]
+        artifact = trial["artifacts"][0]
+        with urllib.request.urlopen(
+            f"{base}/artifacts/{studies[0]['study_id']}/{trial['trial_id']}/{artifact['artifact_id']}", timeout=10
+        ) as response:
+            served = response.read()
+        local = optuna.load_study(study_name="watched", storage=sqlite_url).trials[trial["number"]]
+        assert local.user_attrs["best_weights_artifact"] == artifact["artifact_id"]
+        assert served[:8] == b"\x89HDF\r\n\x1a\n"  # a Keras .weights.h5 file
     finally:
         server.terminate()
         server.wait(timeout=30)

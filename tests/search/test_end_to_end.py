@@ -44,7 +44,7 @@ def test_a_search_lands_in_a_standard_optuna_study(backend, sqlite_url):
         assert trial.user_attrs["backend"] == backend
         assert trial.user_attrs["param_count"] > 0
         assert set(trial.distributions) == set(trial.params)
-    assert study.best_value > 0.5  # digits: far above chance after a few epochs
+    assert study.best_value > 0.3  # digits: well above chance (0.1) after a few epochs, even for a grid
     assert f"Best trial {study.best_trial.number}: val_accuracy {study.best_value}" in output
 
 

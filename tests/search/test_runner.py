@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import optuna
+import optuna.artifacts
 import pytest
 from optuna.trial import TrialState
 
@@ -37,7 +38,7 @@ def session_for(sqlite_url, backend="tpe", space="digits_mlp", **request) -> Sea
 
 def faulty_session(sqlite_url) -> SearchSession:
     plan = plan_start(StartRequest(space="digits_mlp", backend="tpe", storage=sqlite_url, study="s",
-                                   max_epochs=1, seed=3, options={"pruner": "none"}))
+                                   max_epochs=1, seed=3, train_samples=300, options={"pruner": "none"}))
     space = dataclasses.replace(plan.space, builder=f"{__name__}:build_faulty")
     plan = SearchPlan(space, plan.backend_cls, plan.meta, plan.study_name, plan.storage_url, plan.dataset)
     return SearchSession.create(plan)
@@ -57,6 +58,13 @@ def test_every_epoch_and_the_outcome_land_in_the_optuna_study(sqlite_url):
         assert attrs["history"]["val_accuracy"] == [trial.intermediate_values[0], trial.intermediate_values[1]]
         assert set(attrs["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert session.checkpoints.exists(trial.number, "best") and session.checkpoints.exists(trial.number, "last")
+        # The best weights are also in Optuna's artifact store, linked to the trial.
+        metas = optuna.artifacts.get_all_artifact_meta(trial, storage=session.study._storage)
+        assert [m.artifact_id for m in metas] == [attrs["best_weights_artifact"]]
+        copy = session.checkpoints.root / f"copy-{trial.number}.weights.h5"
+        optuna.artifacts.download_artifact(artifact_store=session.runner.artifact_store,
+                                           artifact_id=metas[0].artifact_id, file_path=str(copy))
+        assert copy.read_bytes() == session.checkpoints.path(trial.number, "best").read_bytes()
 
 
 def test_failures_are_recorded_with_their_reason_and_the_search_goes_on(sqlite_url):
@@ -104,7 +112,7 @@ def test_the_study_timeout_interrupts_the_running_trial(sqlite_url):
 
 
 def test_hyperband_promotions_continue_from_the_earlier_rounds_weights(sqlite_url):
-    session = session_for(sqlite_url, backend="hyperband", max_epochs=3, seed=5)
+    session = session_for(sqlite_url, backend="hyperband", max_epochs=3, seed=5, train_samples=500)
     session.runner.run(session.budget())
     study = optuna.load_study(study_name="s", storage=sqlite_url)
     promoted = [t for t in study.trials if t.user_attrs.get("warm_start_trial") is not None]

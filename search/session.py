@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hpsearch.search.backends import Backend, BackendContext, get_backend
 from hpsearch.search.errors import UserError
+from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.search.runner import ELAPSED_KEY, RunBudget, SearchRunner, counted_trials
 from hpsearch.spaces.catalog import get_space
 from hpsearch.spaces.datasets import DataOptions, Dataset, load_dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir, optuna_artifact_store
-from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.storage.studies import (
     META_KEY,
     StudyMeta,
@@ -119,20 +120,20 @@ class SearchSession:
         self.plan = plan
         self.study = study
         meta = plan.meta
-        state_dir = _artifacts(meta) / "backend"
+        artifacts = Path(meta.artifacts)
         context = BackendContext(
             space=plan.space,
             study=study,
             settings=meta.backend_settings,
             seed=meta.seed,
             max_epochs=meta.max_epochs,
-            state_dir=state_dir,
+            state_dir=artifacts / "backend",
         )
         self.backend = plan.backend_cls(context)
-        self.checkpoints = TrialCheckpoints(_artifacts(meta))
+        self.checkpoints = TrialCheckpoints(artifacts)
         self.runner = SearchRunner(
             plan.space, plan.dataset, study, self.backend, self.checkpoints, seed=meta.seed,
-            artifact_store=optuna_artifact_store(_artifacts(meta).parent),
+            artifact_store=optuna_artifact_store(artifacts.parent),
         )
 
     @classmethod
@@ -236,9 +237,3 @@ def space_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[s
         if stored.get(key) != current.get(key):
             found.append(f"{key}: {stored.get(key)} -> {current.get(key)}")
     return sorted(found)
-
-
-def _artifacts(meta: StudyMeta) -> Any:
-    from pathlib import Path
-
-    return Path(meta.artifacts)

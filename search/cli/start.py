@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hpsearch.search.cli.options import format_seconds, parse_key_values, storage_option
+
+if TYPE_CHECKING:
+    from hpsearch.search.session import SearchSession
 
 
 @click.command()
@@ -72,7 +76,7 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
     run_session(session, quiet)
 
 
-def run_session(session: object, quiet: bool) -> None:
+def run_session(session: SearchSession, quiet: bool) -> None:
     """Print the header, run with console progress, print the result; Ctrl-C exits 130."""
     from hpsearch.search.cli.progress import ConsoleProgress, format_params
     from hpsearch.storage.urls import mask_password
@@ -114,7 +118,7 @@ def run_session(session: object, quiet: bool) -> None:
     _print_best(session.study, plan.space.objective.metric, format_params)
 
 
-def _print_best(study: object, metric: str, format_params: object) -> None:
+def _print_best(study: Any, metric: str, format_params: Any) -> None:
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

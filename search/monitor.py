@@ -49,9 +49,15 @@ class TrialMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_started = time.monotonic()
 
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.runner.interrupt.requested:
+            raise TrialInterrupted("Ctrl-C")
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
         self.batches += 1
+        if self.runner.interrupt.requested:
+            raise TrialInterrupted("Ctrl-C")
         if self.deadline is not None and now >= self.deadline:
             raise TrialInterrupted("time budget spent")
         if self.epoch_timeout is None:

@@ -15,6 +15,7 @@ import keras
 
 from hpsearch.search.backends._base import Backend, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, TrialInterrupted
+from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.monitor import TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat
@@ -97,12 +98,28 @@ class SearchRunner:
         self.progress = progress or SilentProgress()
         self.artifact_store = artifact_store
         self.builder = space.load_builder()
+        self.interrupt = GracefulInterrupt()
 
     def run(self, budget: RunBudget) -> RunSummary:
         """Run trials until ``budget`` is spent or the backend is exhausted.
 
-        ``KeyboardInterrupt`` is re-raised after the running trial is recorded as interrupted.
+        On Ctrl-C the running trial is recorded as interrupted, then ``KeyboardInterrupt`` is raised.
         """
+        with self.interrupt:
+            try:
+                return self._run(budget)
+            finally:
+                self.interrupt.requested = False
+
+    def _stop_if_interrupted(self, summary: RunSummary, started: float) -> None:
+        if self.interrupt.requested:
+            summary.interrupted_by_user = True
+            summary.stop_reason = "interrupted by the user"
+            summary.seconds = time.monotonic() - started
+            self._account_time()
+            raise KeyboardInterrupt
+
+    def _run(self, budget: RunBudget) -> RunSummary:
         summary = RunSummary()
         started = self._accounted = time.monotonic()
         deadline = started + budget.timeout if budget.timeout is not None else None
@@ -119,6 +136,7 @@ class SearchRunner:
             if deadline is not None and time.monotonic() >= deadline:
                 summary.stop_reason = f"time budget spent ({budget.timeout:g} s)"
                 break
+            self._stop_if_interrupted(summary, started)
             proposal = self.backend.ask()
             if proposal is None:
                 summary.stop_reason = "the backend has no more configurations to propose"
@@ -127,17 +145,15 @@ class SearchRunner:
             trial_started = time.monotonic()
             try:
                 outcome = self.run_trial(proposal, deadline, budget.epoch_timeout)
-            except KeyboardInterrupt:
-                summary.interrupted_by_user = True
-                summary.stop_reason = "interrupted by the user"
-                summary.seconds = time.monotonic() - started
-                self._account_time()
-                raise
+            except KeyboardInterrupt:  # a second Ctrl-C: the trial is recorded, stop now
+                self.interrupt.requested = True
+                self._stop_if_interrupted(summary, started)
             self._account_time()
             seconds = time.monotonic() - trial_started
             summary.trials_run += 1
             summary.outcomes.append(outcome)
             self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, started, total, deadline))
+            self._stop_if_interrupted(summary, started)
             if outcome.reason and outcome.reason.startswith("interrupted"):
                 summary.stop_reason = f"time budget spent ({budget.timeout:g} s)"
                 break

@@ -6,6 +6,7 @@ configuration runs again (continuing from its last finished epoch), per-epoch va
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def interrupt_mid_trial(url: str, backend: str, study: str, sig: int) -> subproc
             except Exception:  # noqa: BLE001 - the study may not exist yet, or the database is busy
                 continue
             finished = [t for t in trials if t.state.is_finished()]
-            running = [t for t in trials if t.state == TrialState.RUNNING and len(t.intermediate_values) >= 2]
+            running = [t for t in trials if t.state == TrialState.RUNNING and len(t.intermediate_values) >= 2
+                       and max(t.intermediate_values) + 2 < t.user_attrs.get("target_epochs", 0)]
             if finished and running:
                 process.send_signal(sig)
                 break
@@ -127,10 +129,34 @@ def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlit
         assert max(ids.values()) == 1
 
 
+def kill_at_random_moments(url: str, backend: str, study: str, kills: int, seed: int) -> None:
+    """SIGKILL the search ``kills`` times, each at a random moment of a (re)started process."""
+    rng = random.Random(seed)
+    for kill in range(kills):
+        command = start_args(url, backend, study) if kill == 0 else ["resume", study, "--storage", url, "-q"]
+        process = subprocess.Popen([*HPSEARCH, *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while kill == 0 and time.monotonic() < deadline:  # the study must exist before the first kill
+            time.sleep(0.1)
+            try:
+                load(url, study)
+                break
+            except Exception:  # noqa: BLE001 - not created yet, or the database is busy
+                continue
+        time.sleep(rng.uniform(0.5, 6.0))
+        process.kill()
+        process.wait(timeout=60)
+
+
 @pytest.mark.parametrize("backend", ["hyperband", "grid"])
 def test_deterministic_backends_resume_to_the_same_schedule_as_an_uninterrupted_run(backend, sqlite_url):
-    interrupt_mid_trial(sqlite_url, backend, "cut", signal.SIGKILL)
+    kill_at_random_moments(sqlite_url, backend, "cut", kills=3, seed=len(backend))
     assert CliRunner().invoke(cli, ["resume", "cut", "--storage", sqlite_url, "-q"]).exit_code == 0
+    cut = load(sqlite_url, "cut")
+    assert all(t.state.is_finished() for t in cut)
+    counted = [t for t in cut if not t.user_attrs.get("interrupted")]
+    assert len(counted) == expected_trials(backend)
+    assert max(Counter(t.user_attrs["backend_trial_id"] for t in counted).values()) == 1
     whole = CliRunner().invoke(cli, start_args(sqlite_url, backend, "whole"))
     assert whole.exit_code == 0, whole.output
 

@@ -1,0 +1,49 @@
+"""Which RUNNING trials count as interrupted: dead local workers, and remote workers without heartbeat."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from hpsearch.search.recovery import fail_interrupted_trials, interrupted_without_rerun
+from hpsearch.storage.studies import open_storage
+
+
+def running_trial(study, worker):
+    trial = study.ask()
+    if worker is not None:
+        trial.set_user_attr("worker", worker)
+    return trial
+
+
+def test_only_trials_of_dead_or_silent_workers_are_failed(sqlite_url):
+    storage = open_storage(sqlite_url, heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(storage=storage, study_name="r")
+    dead = subprocess.Popen(["true"])  # a worker process that has exited
+    dead.wait()
+    here = socket.gethostname()
+    gone = running_trial(study, {"host": here, "pid": dead.pid})
+    alive = running_trial(study, {"host": here, "pid": os.getppid()})
+    mine = running_trial(study, {"host": here, "pid": os.getpid()})
+    silent = running_trial(study, {"host": "another-host", "pid": 1})
+    storage.record_heartbeat(silent._trial_id)
+    time.sleep(3.5)
+    beating = running_trial(study, {"host": "another-host", "pid": 1})
+    storage.record_heartbeat(beating._trial_id)
+
+    failed = fail_interrupted_trials(study)
+
+    assert sorted(t.number for t in failed) == sorted([gone.number, silent.number])
+    states = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number in (alive.number, mine.number, beating.number):
+        assert states[number].state == TrialState.RUNNING
+    assert states[gone.number].user_attrs["fail_reason"] == "interrupted: worker process is gone (killed or crashed)"
+    assert states[silent.number].user_attrs["fail_reason"] == (
+        "interrupted: no heartbeat from its worker (killed, crashed or lost)")
+    assert [t.number for t in interrupted_without_rerun(study)] == sorted([gone.number, silent.number])
+    study.enqueue_trial({}, user_attrs={"retry_of": gone.number})
+    assert [t.number for t in interrupted_without_rerun(study)] == [silent.number]

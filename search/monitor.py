@@ -38,7 +38,7 @@ class TrialMonitor(keras.callbacks.Callback):
         self.recorder = recorder
         self.deadline = deadline
         self.epoch_timeout = epoch_timeout
-        self.batches_per_epoch = 0
+        self.batches_per_epoch = 0  # training batches, plus validation counted in training-batch units
         self.history: dict[int, float] = {}
         self.best: float | None = None
         self.last_epoch: int | None = None

@@ -23,6 +23,9 @@ from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage.artifacts import TrialCheckpoints
 
+# A validation batch (forward pass only) costs about this many times less than a training batch.
+VALIDATION_BATCH_COST_RATIO = 3
+
 # Study user attribute: seconds all runs of the study have spent (so a resumed --timeout is exact).
 ELAPSED_KEY = "hpsearch_elapsed_seconds"
 
@@ -201,7 +204,11 @@ class SearchRunner:
                     first_epoch = proposal.initial_epoch
                 self.checkpoints.prepare(proposal.trial_number)
                 batch_size = int(proposal.params.get("batch_size", self.space.default_batch_size))
-                monitor.batches_per_epoch = math.ceil(len(self.dataset.x_train) / batch_size)
+                # An epoch costs its training batches plus validation, a forward pass only
+                # (about a third of a training step per batch).
+                monitor.batches_per_epoch = math.ceil(len(self.dataset.x_train) / batch_size) + math.ceil(
+                    len(self.dataset.x_val) / batch_size / VALIDATION_BATCH_COST_RATIO
+                )
                 model.fit(
                     self.dataset.x_train,
                     self.dataset.y_train,

@@ -19,6 +19,7 @@ from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.monitor import TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat
+from hpsearch.search.starting_points import continue_interrupted, publish_best_weights, warm_start
 from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage.artifacts import TrialCheckpoints
@@ -198,9 +199,10 @@ class SearchRunner:
                     keras.utils.set_random_seed(self.seed + proposal.trial_number)
                 model = self.builder(dict(proposal.params), self.dataset.input_shape, self.dataset.num_classes)
                 extra["param_count"] = int(model.count_params())
-                first_epoch = self._continue_interrupted(model, proposal, recorder, monitor, extra)
+                first_epoch = continue_interrupted(model, self.study, self.checkpoints, proposal, recorder,
+                                                   monitor, extra)
                 if first_epoch is None:
-                    self._warm_start(model, proposal, extra)
+                    warm_start(model, self.checkpoints, proposal, extra)
                     first_epoch = proposal.initial_epoch
                 self.checkpoints.prepare(proposal.trial_number)
                 batch_size = int(proposal.params.get("batch_size", self.space.default_batch_size))
@@ -239,75 +241,11 @@ class SearchRunner:
 
     def _finish(self, recorder: TrialRecorder, outcome: Outcome, extra: dict[str, Any], started: float, tell: bool) -> None:
         extra["train_seconds"] = round(time.monotonic() - started, 3)
-        self._publish_best_weights(recorder.proposal, extra)
+        publish_best_weights(self.artifact_store, self.study, self.checkpoints, recorder.proposal, extra)
         recorder.finish(outcome, extra)
         keras.backend.clear_session()
         if tell:
             self.backend.tell(recorder.proposal, outcome)
-
-    def _publish_best_weights(self, proposal: Proposal, extra: dict[str, Any]) -> None:
-        """Upload the trial's best weights to Optuna's artifact store, linked to the trial."""
-        if self.artifact_store is None or not self.checkpoints.exists(proposal.trial_number, "best"):
-            return
-        from optuna.artifacts import upload_artifact
-
-        trial = self.study._storage.get_trial(proposal.trial_id)
-        extra["best_weights_artifact"] = upload_artifact(
-            artifact_store=self.artifact_store,
-            file_path=str(self.checkpoints.path(proposal.trial_number, "best")),
-            study_or_trial=trial,
-            storage=self.study._storage,
-        )
-
-    def _load(self, model: Any, source: int, which: str) -> None:
-        # Build the optimizer first so its state (Adam moments, step count) is restored too.
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.checkpoints.path(source, which))
-
-    def _warm_start(self, model: Any, proposal: Proposal, extra: dict[str, Any]) -> None:
-        source = proposal.warm_start_trial
-        if source is None:
-            return
-        if self.checkpoints.exists(source, "best"):
-            self._load(model, source, "best")
-            extra["warm_started_from"] = source
-        else:
-            extra["warm_start_missing"] = f"no checkpoint of trial {source}; trained from scratch"
-
-    def _continue_interrupted(
-        self, model: Any, proposal: Proposal, recorder: TrialRecorder, monitor: Any, extra: dict[str, Any]
-    ) -> int | None:
-        """For a re-run of an interrupted trial: load its last checkpoint, copy its finished epochs.
-
-        Returns the epoch to continue training from, or ``None`` to train as a fresh trial.
-        """
-        source_number = proposal.user_attrs.get("retry_of")
-        if source_number is None:
-            return None
-        note = self.checkpoints.note(source_number, "last")
-        source = self.study.get_trials(deepcopy=False)[source_number]
-        if note is None or source.params != proposal.params:
-            return None
-        resume_epoch = int(note["epoch"])
-        finished = range(proposal.initial_epoch, resume_epoch + 1)
-        if not proposal.initial_epoch <= resume_epoch < proposal.epochs - 1 or any(e not in source.intermediate_values for e in finished):
-            return None
-        self._load(model, source_number, "last")
-        history = source.user_attrs.get("history") or {}
-        for epoch in finished:
-            index = epoch - source.user_attrs.get("initial_epoch", proposal.initial_epoch)
-            logs = {name: values[index] for name, values in history.items() if index < len(values)}
-            value = source.intermediate_values[epoch]
-            recorder.record_epoch(epoch, value, logs, epoch + 1 - proposal.initial_epoch)
-            monitor.history[epoch] = value
-            monitor.last_epoch = epoch
-        best = self.checkpoints.note(source_number, "best")
-        if best is not None and best["epoch"] <= resume_epoch:
-            self.checkpoints.copy(source_number, proposal.trial_number, "best")
-            monitor.best = best["value"]
-        self.checkpoints.copy(source_number, proposal.trial_number, "last")
-        extra["continued_from"] = {"trial": source_number, "epoch": resume_epoch}
-        return resume_epoch + 1
 
 
 def _one_line(text: str, limit: int = 500) -> str:

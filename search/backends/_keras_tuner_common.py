@@ -94,6 +94,17 @@ class KerasTunerBackend(Backend):
     def make_oracle(self, hyperparameters: Any) -> Any:
         raise NotImplementedError
 
+    def oracle_options(self, hyperparameters: Any) -> dict[str, Any]:
+        """The keyword arguments every oracle is built with: objective, seed, the fixed space."""
+        return {
+            "objective": self.objective,
+            "seed": self.context.seed,
+            "hyperparameters": hyperparameters,
+            "allow_new_entries": False,
+            "tune_new_entries": False,
+            "max_consecutive_failed_trials": NO_ORACLE_FAILURE_LIMIT,
+        }
+
     def ask(self) -> Proposal | None:
         kt_trial = self.oracle.create_trial(TUNER_ID)
         if kt_trial.status != "RUNNING":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpsearch.search.backends._base import Setting
-from hpsearch.search.backends._keras_tuner_common import NO_ORACLE_FAILURE_LIMIT, KerasTunerBackend
+from hpsearch.search.backends._keras_tuner_common import KerasTunerBackend
 
 
 class HyperbandBackend(KerasTunerBackend):
@@ -25,15 +25,10 @@ class HyperbandBackend(KerasTunerBackend):
         import keras_tuner as kt
 
         return kt.oracles.HyperbandOracle(
-            objective=self.objective,
             max_epochs=self.context.max_epochs,
             factor=self.settings["factor"],
             hyperband_iterations=self.settings["hyperband_iterations"],
-            seed=self.context.seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=False,
-            tune_new_entries=False,
-            max_consecutive_failed_trials=NO_ORACLE_FAILURE_LIMIT,
+            **self.oracle_options(hyperparameters),
         )
 
     def trial_attrs(self, values: dict[str, Any]) -> dict[str, Any]:

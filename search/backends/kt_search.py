@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpsearch.search.backends._base import Setting
-from hpsearch.search.backends._keras_tuner_common import NO_ORACLE_FAILURE_LIMIT, KerasTunerBackend
+from hpsearch.search.backends._keras_tuner_common import KerasTunerBackend
 
 
 class RandomSearchBackend(KerasTunerBackend):
@@ -17,13 +17,8 @@ class RandomSearchBackend(KerasTunerBackend):
         import keras_tuner as kt
 
         return kt.oracles.RandomSearchOracle(
-            objective=self.objective,
             max_trials=None,
-            seed=self.context.seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=False,
-            tune_new_entries=False,
-            max_consecutive_failed_trials=NO_ORACLE_FAILURE_LIMIT,
+            **self.oracle_options(hyperparameters),
         )
 
 
@@ -41,16 +36,11 @@ class BayesianBackend(KerasTunerBackend):
         import keras_tuner as kt
 
         return kt.oracles.BayesianOptimizationOracle(
-            objective=self.objective,
             max_trials=None,
             num_initial_points=self.settings["num_initial_points"] or None,
             alpha=self.settings["alpha"],
             beta=self.settings["beta"],
-            seed=self.context.seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=False,
-            tune_new_entries=False,
-            max_consecutive_failed_trials=NO_ORACLE_FAILURE_LIMIT,
+            **self.oracle_options(hyperparameters),
         )
 
 
@@ -100,11 +90,6 @@ class GridSearchBackend(KerasTunerBackend):
 
     def make_oracle(self, hyperparameters: Any) -> Any:
         return _resumable_grid_oracle_class()(
-            objective=self.objective,
             max_trials=None,
-            seed=self.context.seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=False,
-            tune_new_entries=False,
-            max_consecutive_failed_trials=NO_ORACLE_FAILURE_LIMIT,
+            **self.oracle_options(hyperparameters),
         )

@@ -104,10 +104,7 @@ class BOHBBackend(TPEBackend):
 
     name = "bohb"
     algorithm = "TPE sampler + Hyperband pruner (optuna.samplers.TPESampler, optuna.pruners.HyperbandPruner)"
-    settings_spec = (
-        Setting("n_startup_trials", int, 10, "Random trials before TPE starts modelling.", minimum=0),
-        Setting("multivariate", bool, True, "Model parameters jointly (multivariate TPE)."),
-        Setting("constant_liar", bool, True, "Avoid proposing what running trials already try (parallel workers)."),
+    settings_spec = tuple(s for s in TPEBackend.settings_spec if s is not PRUNER_SETTING) + (
         Setting("pruner", str, "hyperband", "Per-epoch pruning (hyperband for BOHB).", choices=PRUNERS),
     )
 

@@ -24,4 +24,17 @@ class FatalError(HpsearchError):
 
 
 class TrialInterrupted(HpsearchError):
-    """A trial was stopped from outside (time budget spent, Ctrl-C) before it finished."""
+    """A trial was stopped from outside (Ctrl-C) before it finished; its configuration runs again."""
+
+
+class LimitReached(HpsearchError):
+    """A limit stopped a trial: the study's time or epoch budget, or the per-epoch time limit.
+
+    A trial with at least one finished epoch keeps its best epoch's value (COMPLETE, the reason in
+    ``stop_reason``). Without one, a study budget leaves it interrupted (run again by ``resume``
+    when there is budget), a per-trial limit fails it.
+    """
+
+    def __init__(self, reason: str, study_budget: bool) -> None:
+        super().__init__(reason)
+        self.study_budget = study_budget

@@ -1,23 +1,28 @@
-"""The Keras callback that watches one trial: time limits per batch; NaN check, recording,
-checkpoints and pruning per epoch. It raises to end training; the runner turns that into an outcome.
+"""The Keras callback that watches one trial: limits per batch; NaN check, recording, checkpoints,
+pruning and the epoch budget per epoch. It raises to end training; the runner turns that into an outcome.
 """
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 
 from hpsearch.search.backends._base import Outcome, Proposal
-from hpsearch.search.errors import FailedTrialError, TrialInterrupted
+from hpsearch.search.errors import FailedTrialError, LimitReached, TrialInterrupted
+from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.recorder import TrialRecorder
+from hpsearch.spaces.space import Objective
+from hpsearch.storage.artifacts import TrialCheckpoints
 
-# A trial fails as soon as its epochs take, or are projected to take, longer than the per-epoch limit:
+# A trial stops as soon as its epochs take, or are projected to take, longer than the per-epoch limit:
 # the speed is measured over PROJECTION_BATCHES batches after WARMUP_BATCHES (graph tracing) of its
 # first epoch, so a hopelessly slow configuration costs seconds, not minutes.
 # The projection is the gate; an epoch that then runs past HARD_LIMIT_FACTOR x the limit (the
-# machine got busier, the projection was off) fails too, without killing trials for noise.
+# machine got busier, the projection was off) stops the trial too, without killing trials for noise.
 HARD_LIMIT_FACTOR = 1.5
 WARMUP_BATCHES = 10
 PROJECTION_BATCHES = 30
@@ -27,81 +32,128 @@ class TrialPruned(Exception):
     """The backend decided to stop this trial early."""
 
 
-class TrialMonitor(keras.callbacks.Callback):
-    """Per batch: time limits. Per epoch: NaN check, record, checkpoints, pruning."""
+@dataclass(frozen=True)
+class TrialLimits:
+    """What one trial may spend: a wall-clock deadline (``time.monotonic``), seconds per epoch, and
+    the epochs left in the study's epoch budget."""
 
-    def __init__(self, runner: Any, proposal: Proposal, recorder: TrialRecorder,
-                 deadline: float | None, epoch_timeout: float | None) -> None:
+    deadline: float | None = None
+    epoch_timeout: float | None = None
+    epochs_left: int | None = None
+
+
+class TrialMonitor(keras.callbacks.Callback):
+    """Per batch: limits and Ctrl-C. Per epoch: NaN check, record, checkpoints, pruning, epoch budget.
+
+    ``history`` and ``best`` cover the proposal's own epochs (after ``proposal.initial_epoch``),
+    including those carried over from an interrupted run of the same configuration.
+    """
+
+    def __init__(
+        self,
+        proposal: Proposal,
+        objective: Objective,
+        recorder: TrialRecorder,
+        checkpoints: TrialCheckpoints,
+        limits: TrialLimits,
+        interrupt: GracefulInterrupt,
+        should_prune: Callable[[int], bool],
+        on_epoch: Callable[[int, float], None],
+        batches_per_epoch: int = 0,
+    ) -> None:
         super().__init__()
-        self.runner = runner
         self.proposal = proposal
+        self.objective = objective
         self.recorder = recorder
-        self.deadline = deadline
-        self.epoch_timeout = epoch_timeout
-        self.batches_per_epoch = 0  # training batches, plus validation counted in training-batch units
+        self.checkpoints = checkpoints
+        self.limits = limits
+        self.interrupt = interrupt
+        self.should_prune = should_prune
+        self.on_epoch = on_epoch
+        self.batches_per_epoch = batches_per_epoch  # training batches, plus validation in training-batch units
         self.history: dict[int, float] = {}
         self.best: float | None = None
-        self.last_epoch: int | None = None
+        self.last_step: int | None = None
+        self.trained = 0
         self.batches = 0
         self.warm_at = 0.0
         self.epoch_started = time.monotonic()
+
+    def carry_over(self, steps: dict[int, float], best: float | None) -> None:
+        """Steps an interrupted run of this configuration finished, continued from its checkpoint."""
+        self.history.update({s: v for s, v in steps.items() if s > self.proposal.initial_epoch})
+        if steps:
+            self.last_step = max(steps)
+        self.best = best
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_started = time.monotonic()
 
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.runner.interrupt.requested:
-            raise TrialInterrupted("Ctrl-C")
+        self._check_outside(time.monotonic())
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
         self.batches += 1
-        if self.runner.interrupt.requested:
-            raise TrialInterrupted("Ctrl-C")
-        if self.deadline is not None and now >= self.deadline:
-            raise TrialInterrupted("time budget spent")
-        if self.epoch_timeout is None:
+        self._check_outside(now)
+        timeout = self.limits.epoch_timeout
+        if timeout is None:
             return
-        if now - self.epoch_started > HARD_LIMIT_FACTOR * self.epoch_timeout:
-            raise FailedTrialError(
-                f"epoch time limit exceeded: over {HARD_LIMIT_FACTOR:g} x {self.epoch_timeout:g} s in one epoch "
-                f"(--epoch-timeout)"
+        if now - self.epoch_started > HARD_LIMIT_FACTOR * timeout:
+            raise LimitReached(
+                f"epoch time limit exceeded: over {HARD_LIMIT_FACTOR:g} x {timeout:g} s in one epoch (--epoch-timeout)",
+                study_budget=False,
             )
         if self.batches == WARMUP_BATCHES:
             self.warm_at = now
         elif self.batches == WARMUP_BATCHES + PROJECTION_BATCHES and self.batches_per_epoch:
             projected = (now - self.warm_at) / PROJECTION_BATCHES * self.batches_per_epoch
-            if projected > self.epoch_timeout:
-                raise FailedTrialError(
+            if projected > timeout:
+                raise LimitReached(
                     f"too slow: projected {projected:.0f} s per epoch exceeds the epoch time limit "
-                    f"of {self.epoch_timeout:g} s (--epoch-timeout)"
+                    f"of {timeout:g} s (--epoch-timeout)",
+                    study_budget=False,
                 )
 
+    def _check_outside(self, now: float) -> None:
+        if self.interrupt.requested:
+            raise TrialInterrupted("Ctrl-C")
+        if self.limits.deadline is not None and now >= self.limits.deadline:
+            raise LimitReached("time budget spent (--timeout)", study_budget=True)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        step = epoch + 1
         logs = dict(logs or {})
         loss = float(logs.get("loss", float("nan")))
         if math.isnan(loss) or math.isinf(loss):
-            raise FailedTrialError(f"loss is {loss} at epoch {epoch}")
-        metric = self.runner.space.objective.metric
+            raise FailedTrialError(f"loss is {loss} at epoch {step}")
+        metric = self.objective.metric
         if metric not in logs:
             raise FailedTrialError(f"objective '{metric}' missing from the epoch logs {sorted(logs)}")
         value = float(logs[metric])
-        self.history[epoch] = value
-        self.last_epoch = epoch
-        trained = epoch + 1 - self.proposal.initial_epoch
+        self.trained += 1
+        self.history[step] = value
+        self.last_step = step
         # Value first, then weights: a checkpoint never claims an epoch the study lacks.
-        self.recorder.record_epoch(epoch, value, logs, trained)
-        checkpoints = self.runner.checkpoints
-        checkpoints.save(self.model, self.proposal.trial_number, "last", epoch, value)
-        if self.runner.space.objective.is_better(value, self.best):
+        self.recorder.record_epoch(step, value, logs, self.trained)
+        number = self.proposal.trial_number
+        self.checkpoints.save(self.model, number, "last", step, value)
+        if self.objective.is_better(value, self.best):
             self.best = value
-            checkpoints.save(self.model, self.proposal.trial_number, "best", epoch, value)
-        self.runner.progress.epoch_finished(self.proposal, epoch, value)
-        if self.runner.backend.should_prune(self.proposal, epoch):
+            self.checkpoints.save(self.model, number, "best", step, value)
+        extra = getattr(self.model, "trial_attrs_after_epoch", None)
+        if callable(extra):
+            attrs = extra(step)
+            if attrs:
+                self.recorder.set_attrs(attrs)
+        self.on_epoch(step, value)
+        if self.should_prune(step):
             raise TrialPruned()
+        left = self.limits.epochs_left
+        if left is not None and self.trained >= left and step < self.proposal.epochs:
+            raise LimitReached("epoch budget spent (--budget-epochs)", study_budget=True)
 
     def outcome(self, state: str, reason: str | None = None) -> Outcome:
         if state == "COMPLETE" and self.best is None:
-            return Outcome("FAIL", None, dict(self.history), "no epoch finished")
+            return Outcome("FAIL", None, dict(self.history), reason or "no epoch finished")
         return Outcome(state, self.best, dict(self.history), reason)
-

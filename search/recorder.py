@@ -1,59 +1,91 @@
-"""Writing one trial's life into its Optuna trial: per-epoch values, user attributes, final state.
+"""Writing one trial's life into its Optuna trial: per-epoch values, attributes, final state.
 
-User attributes every hpsearch trial carries (whatever the backend):
-``backend`` and ``backend_trial_id``; ``epochs_trained``, ``initial_epoch``, ``target_epochs``;
-``train_seconds``; ``param_count``; ``worker`` (host and pid); ``history`` (every Keras metric per epoch); ``fail_reason`` for
-FAIL trials and ``interrupted`` for trials stopped from outside; backend extras (Hyperband bracket
-and round).
+The names written are those of ``hpsearch.storage.record``: short user attributes (schedule,
+epochs trained, seconds, parameter count, worker, reasons) and, as system attributes, every Keras
+metric per epoch and the study's elapsed time when the trial ended. Steps count epochs done (1-based).
 """
 from __future__ import annotations
 
-import math
+import os
+import socket
 from typing import Any
 
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
 from hpsearch.search.backends._base import Outcome, Proposal
-from hpsearch.search.recovery import worker_identity
+from hpsearch.storage import record
+
+
+def worker_identity() -> str:
+    """``host:pid`` of this process, as recorded in a trial's ``worker`` attribute."""
+    return record.format_worker(socket.gethostname(), os.getpid())
 
 
 class TrialRecorder:
-    """Records into ``study`` the trial that ``proposal`` points to."""
+    """Records the trial of ``study`` that ``proposal`` points to (``storage`` is the study's storage)."""
 
-    def __init__(self, study: Any, proposal: Proposal, backend_name: str) -> None:
+    def __init__(self, study: optuna.Study, storage: Any, proposal: Proposal) -> None:
         self.study = study
-        self.storage = study._storage
+        self.storage = storage
         self.proposal = proposal
-        self.history: dict[str, list[float]] = {}
-        self.set_attrs(
-            {
-                "backend": backend_name,
-                **proposal.user_attrs,
-                "initial_epoch": proposal.initial_epoch,
-                "target_epochs": proposal.epochs,
-                "warm_start_trial": proposal.warm_start_trial,
-                "epochs_trained": 0,
-                "worker": worker_identity(),
-            }
-        )
+        self.history: dict[str, list[float | None]] = {}
+        attrs: dict[str, Any] = {
+            record.WORKER: worker_identity(),
+            record.INITIAL_EPOCH: proposal.initial_epoch,
+            record.TARGET_EPOCHS: proposal.epochs,
+            record.EPOCHS_TRAINED: 0,
+        }
+        if proposal.promoted_from is not None:
+            attrs[record.PROMOTED_FROM] = proposal.promoted_from
+        self.set_attrs(attrs)
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         for key, value in attrs.items():
             self.storage.set_trial_user_attr(self.proposal.trial_id, key, value)
 
-    def record_epoch(self, epoch: int, objective: float, logs: dict[str, Any], epochs_trained: int) -> None:
-        """Store the objective as the intermediate value of step ``epoch``, and the epoch's metrics."""
-        self.storage.set_trial_intermediate_value(self.proposal.trial_id, epoch, float(objective))
+    def record_epoch(self, step: int, objective: float, logs: dict[str, Any], epochs_trained: int) -> None:
+        """Store the objective as the intermediate value of ``step`` (epochs done), and the epoch's metrics."""
+        self.storage.set_trial_intermediate_value(self.proposal.trial_id, step, float(objective))
+        self._append_history(step, logs)
+        self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_HISTORY, self.history)
+        self.storage.set_trial_user_attr(self.proposal.trial_id, record.EPOCHS_TRAINED, epochs_trained)
+
+    def copy_steps(self, source: FrozenTrial, last_step: int) -> dict[int, float]:
+        """Carry ``source``'s steps ``1..last_step`` (values and metrics) into this trial; returns them.
+
+        A promoted or re-run trial so shows its whole curve from epoch 1; its ``epochs_trained``
+        still counts only the epochs it trains itself.
+        """
+        source_history = record.history(source)
+        copied: dict[int, float] = {}
+        for step in range(1, last_step + 1):
+            if step not in source.intermediate_values:
+                continue
+            value = source.intermediate_values[step]
+            self.storage.set_trial_intermediate_value(self.proposal.trial_id, step, float(value))
+            logs = {name: values[step - 1] for name, values in source_history.items() if step - 1 < len(values)}
+            self._append_history(step, logs)
+            copied[step] = value
+        if copied:
+            self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_HISTORY, self.history)
+        return copied
+
+    def _append_history(self, step: int, logs: dict[str, Any]) -> None:
         for name, value in logs.items():
-            self.history.setdefault(name, []).append(_json_float(value))
-        self.set_attrs({"epochs_trained": epochs_trained, "history": self.history})
+            values = self.history.setdefault(name, [])
+            values.extend([None] * (step - 1 - len(values)))  # keep index i == step i + 1
+            values.append(None if value is None else record.json_float(value))
 
-    def finish(self, outcome: Outcome, extra: dict[str, Any]) -> None:
-        """Set the final state: COMPLETE with the value, PRUNED, or FAIL with its reason."""
-        from optuna.trial import TrialState
-
-        attrs = dict(extra)
+    def finish(self, outcome: Outcome, attrs: dict[str, Any], elapsed: float | None) -> None:
+        """Set the final state through ``study.tell`` (so the sampler sees it too): COMPLETE with the
+        value, PRUNED, or FAIL; the reason goes to ``fail_reason`` or ``stop_reason``."""
+        attrs = dict(attrs)
         if outcome.reason:
-            attrs["fail_reason" if outcome.state == "FAIL" else "stop_reason"] = outcome.reason
+            attrs[record.FAIL_REASON if outcome.state == "FAIL" else record.STOP_REASON] = outcome.reason
         self.set_attrs(attrs)
+        if elapsed is not None:
+            self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_ELAPSED_AT_END, round(elapsed, 3))
         number = self.proposal.trial_number
         if outcome.state == "COMPLETE" and outcome.value is not None:
             self.study.tell(number, outcome.value)
@@ -61,8 +93,3 @@ class TrialRecorder:
             self.study.tell(number, state=TrialState.PRUNED)
         else:
             self.study.tell(number, state=TrialState.FAIL)
-
-
-def _json_float(value: Any) -> float | None:
-    number = float(value)
-    return None if math.isnan(number) or math.isinf(number) else number

@@ -1,6 +1,6 @@
 """Finding trials whose worker died, and keeping the heartbeat that lets other workers find ours.
 
-Every trial records ``worker`` (host and process id) when it starts, and a heartbeat (Optuna's RDB
+Every trial records ``worker`` (``host:pid``) when it starts, and a heartbeat (Optuna's RDB
 heartbeat table) every ``HEARTBEAT_SECONDS`` while it trains. A RUNNING trial is *interrupted* when
 its worker process on this host no longer exists, or when its heartbeat is older than the storage's
 grace period (a worker on another host). Interrupted trials are marked FAIL with
@@ -17,12 +17,10 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.storage import record
+
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
-
-
-def worker_identity() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def _process_alive(pid: int) -> bool:
@@ -43,11 +41,11 @@ def _stale_by_heartbeat(storage: Any, study_id: int) -> set[int]:
 
 
 def _dead_reason(trial: FrozenTrial, stale_ids: set[int], now: _dt.datetime) -> str | None:
-    worker = trial.user_attrs.get("worker")
-    if isinstance(worker, dict) and worker.get("host") == socket.gethostname():
-        if worker.get("pid") == os.getpid():
+    worker = record.parse_worker(trial.user_attrs.get(record.WORKER))
+    if worker is not None and worker[0] == socket.gethostname():
+        if worker[1] == os.getpid():
             return None
-        return None if _process_alive(int(worker["pid"])) else "worker process is gone (killed or crashed)"
+        return None if _process_alive(worker[1]) else "worker process is gone (killed or crashed)"
     if trial._trial_id in stale_ids:
         return "no heartbeat from its worker (killed, crashed or lost)"
     if worker is None and trial.datetime_start and now - trial.datetime_start > _dt.timedelta(seconds=GRACE_SECONDS):
@@ -68,8 +66,8 @@ def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
         reason = _dead_reason(trial, stale_ids, _dt.datetime.now())
         if reason is None:
             continue
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"interrupted: {reason}")
+        storage.set_trial_user_attr(trial._trial_id, record.INTERRUPTED, True)
+        storage.set_trial_user_attr(trial._trial_id, record.FAIL_REASON, f"interrupted: {reason}")
         try:
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except Exception:  # noqa: BLE001 - another worker finished or failed it first
@@ -81,11 +79,8 @@ def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
 def interrupted_without_rerun(study: Any) -> list[FrozenTrial]:
     """Interrupted trials whose configuration has not been run again yet (oldest first)."""
     trials = study.get_trials(deepcopy=False)
-    rerun = {t.user_attrs.get("retry_of") for t in trials}
-    return [
-        t for t in trials
-        if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and t.number not in rerun
-    ]
+    rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials}
+    return [t for t in trials if t.state == TrialState.FAIL and record.is_interrupted(t) and t.number not in rerun]
 
 
 class Heartbeat:

@@ -2,42 +2,40 @@
 
 ``SearchRunner.run(budget)`` loops ask -> train -> record -> tell until the budget is spent, the
 backend has nothing left, or the user interrupts. Data is loaded once by the caller and reused;
-``keras.backend.clear_session()`` runs between trials.
+``keras.backend.clear_session()`` runs between trials. Training itself is ``search.training``'s.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import keras
+import optuna
 
+from hpsearch.search import training
 from hpsearch.search.backends._base import Backend, Outcome, Proposal
-from hpsearch.search.errors import FailedTrialError, FatalError, TrialInterrupted
+from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
-from hpsearch.search.monitor import TrialMonitor, TrialPruned
+from hpsearch.search.monitor import TrialLimits, TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat
-from hpsearch.search.starting_points import continue_interrupted, publish_best_weights, warm_start
+from hpsearch.search.starting_points import publish_best_weights, starting_point
 from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
+from hpsearch.storage import record
 from hpsearch.storage.artifacts import TrialCheckpoints
-
-# A validation batch (forward pass only) costs about this many times less than a training batch.
-VALIDATION_BATCH_COST_RATIO = 3
-
-# Study user attribute: seconds all runs of the study have spent (so a resumed --timeout is exact).
-ELAPSED_KEY = "hpsearch_elapsed_seconds"
 
 
 @dataclass(frozen=True)
 class RunBudget:
-    """What one ``run`` may spend: trials finished in the study, seconds of wall time, seconds per trial."""
+    """What one ``run`` may spend: trials finished in the study, seconds of wall time, seconds per
+    epoch, and training epochs in the whole study (``epochs``, counted over every trial)."""
 
     trials: int | None = None
     timeout: float | None = None
     epoch_timeout: float | None = None
+    epochs: int | None = None
     max_failures_in_row: int = 5
 
 
@@ -53,7 +51,7 @@ class RunSummary:
 class Progress(Protocol):
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None: ...
 
-    def epoch_finished(self, proposal: Proposal, epoch: int, value: float) -> None: ...
+    def epoch_finished(self, proposal: Proposal, step: int, value: float) -> None: ...
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None: ...
 
@@ -62,31 +60,22 @@ class SilentProgress:
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None:
         pass
 
-    def epoch_finished(self, proposal: Proposal, epoch: int, value: float) -> None:
+    def epoch_finished(self, proposal: Proposal, step: int, value: float) -> None:
         pass
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None:
         pass
 
 
-def counted_trials(study: Any) -> int:
-    """Finished trials that count toward the budget (interrupted ones are re-run, so they do not)."""
-    from optuna.trial import TrialState
-
-    finished = study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    )
-    return sum(1 for t in finished if not t.user_attrs.get("interrupted"))
-
-
 class SearchRunner:
-    """Trains proposals of ``backend`` on ``dataset`` and records them in ``study``."""
+    """Trains proposals of ``backend`` on ``dataset`` and records them in ``study`` (kept in ``storage``)."""
 
     def __init__(
         self,
         space: Space,
         dataset: Dataset,
-        study: Any,
+        study: optuna.Study,
+        storage: Any,
         backend: Backend,
         checkpoints: TrialCheckpoints,
         seed: int | None = None,
@@ -96,6 +85,8 @@ class SearchRunner:
         self.space = space
         self.dataset = dataset
         self.study = study
+        self.storage = storage
+        self.study_id = storage.get_study_id_from_name(study.study_name)
         self.backend = backend
         self.checkpoints = checkpoints
         self.seed = seed
@@ -103,6 +94,8 @@ class SearchRunner:
         self.artifact_store = artifact_store
         self.builder = space.load_builder()
         self.interrupt = GracefulInterrupt()
+        self._elapsed_base = 0.0
+        self._run_started = time.monotonic()
 
     def run(self, budget: RunBudget) -> RunSummary:
         """Run trials until ``budget`` is spent or the backend is exhausted.
@@ -115,134 +108,150 @@ class SearchRunner:
             finally:
                 self.interrupt.requested = False
 
-    def _stop_if_interrupted(self, summary: RunSummary, started: float) -> None:
+    def elapsed(self) -> float:
+        """Seconds every run of the study has spent, this one up to now included."""
+        return self._elapsed_base + time.monotonic() - self._run_started
+
+    def _stop_if_interrupted(self, summary: RunSummary) -> None:
         if self.interrupt.requested:
             summary.interrupted_by_user = True
             summary.stop_reason = "interrupted by the user"
-            summary.seconds = time.monotonic() - started
+            summary.seconds = time.monotonic() - self._run_started
             self._account_time()
             raise KeyboardInterrupt
 
     def _run(self, budget: RunBudget) -> RunSummary:
         summary = RunSummary()
-        started = self._accounted = time.monotonic()
-        deadline = started + budget.timeout if budget.timeout is not None else None
+        self._run_started = time.monotonic()
+        self._elapsed_base = record.study_elapsed(self.storage.get_study_system_attrs(self.study_id))
+        deadline = self._run_started + budget.timeout if budget.timeout is not None else None
         failures_in_row = 0
         total = budget.trials
         expected = self.backend.expected_trials()
         if expected is not None:
             total = min(total, expected) if total is not None else expected
         while True:
-            done = counted_trials(self.study)
+            trials = self.study.get_trials(deepcopy=False)
+            done = record.counted_trials(trials)
+            spent = record.epochs_spent(trials)
             if budget.trials is not None and done >= budget.trials:
                 summary.stop_reason = f"trial budget reached ({budget.trials} trials)"
+                break
+            if budget.epochs is not None and spent >= budget.epochs:
+                summary.stop_reason = f"epoch budget reached ({budget.epochs} epochs)"
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 summary.stop_reason = f"time budget spent ({budget.timeout:g} s)"
                 break
-            self._stop_if_interrupted(summary, started)
+            self._stop_if_interrupted(summary)
             proposal = self.backend.ask()
             if proposal is None:
                 summary.stop_reason = "the backend has no more configurations to propose"
                 break
             self.progress.trial_started(proposal, done + 1, total)
             trial_started = time.monotonic()
+            limits = TrialLimits(
+                deadline=deadline,
+                epoch_timeout=budget.epoch_timeout,
+                epochs_left=None if budget.epochs is None else budget.epochs - spent,
+            )
             try:
-                outcome = self.run_trial(proposal, deadline, budget.epoch_timeout)
+                outcome = self.run_trial(proposal, limits)
             except KeyboardInterrupt:  # a second Ctrl-C: the trial is recorded, stop now
                 self.interrupt.requested = True
-                self._stop_if_interrupted(summary, started)
+                self._stop_if_interrupted(summary)
             self._account_time()
             seconds = time.monotonic() - trial_started
             summary.trials_run += 1
             summary.outcomes.append(outcome)
-            self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, started, total, deadline))
-            self._stop_if_interrupted(summary, started)
-            if outcome.reason and outcome.reason.startswith("interrupted"):
-                summary.stop_reason = f"time budget spent ({budget.timeout:g} s)"
-                break
+            self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, total, deadline))
+            self._stop_if_interrupted(summary)
             failures_in_row = failures_in_row + 1 if outcome.state == "FAIL" else 0
             if failures_in_row >= budget.max_failures_in_row:
                 raise FatalError(
                     f"{failures_in_row} trials failed in a row; the last failed with: {outcome.reason}"
                 )
-        summary.seconds = time.monotonic() - started
+        summary.seconds = time.monotonic() - self._run_started
         self._account_time()
         return summary
 
     def _account_time(self) -> None:
-        """Add the time since the last call to the study's total (what a resumed --timeout counts)."""
-        now = time.monotonic()
-        spent = float(self.study.user_attrs.get(ELAPSED_KEY, 0.0))
-        self.study.set_user_attr(ELAPSED_KEY, round(spent + now - self._accounted, 3))
-        self._accounted = now
+        """Store the study's elapsed seconds (what a resumed --timeout and the reports count)."""
+        self.storage.set_study_system_attr(self.study_id, record.STUDY_ELAPSED, round(self.elapsed(), 3))
 
-    def _eta(self, summary: RunSummary, started: float, total: int | None, deadline: float | None) -> float | None:
+    def _eta(self, summary: RunSummary, total: int | None, deadline: float | None) -> float | None:
         now = time.monotonic()
         estimates = []
         if total is not None and summary.trials_run:
-            remaining = max(0, total - counted_trials(self.study))
-            estimates.append(remaining * (now - started) / summary.trials_run)
+            remaining = max(0, total - record.counted_trials(self.study.get_trials(deepcopy=False)))
+            estimates.append(remaining * (now - self._run_started) / summary.trials_run)
         if deadline is not None:
             estimates.append(max(0.0, deadline - now))
         return min(estimates) if estimates else None
 
-    def run_trial(self, proposal: Proposal, deadline: float | None = None, epoch_timeout: float | None = None) -> Outcome:
+    def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted."""
-        recorder = TrialRecorder(self.study, proposal, self.backend.name)
-        monitor = TrialMonitor(self, proposal, recorder, deadline, epoch_timeout)
-        extra: dict[str, Any] = {}
+        limits = limits or TrialLimits()
+        recorder = TrialRecorder(self.study, self.storage, proposal)
+        monitor = TrialMonitor(
+            proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
+            should_prune=lambda step: self.backend.should_prune(proposal, step),
+            on_epoch=lambda step, value: self.progress.epoch_finished(proposal, step, value),
+        )
+        attrs: dict[str, Any] = {}
+        interrupted = False
         started = time.monotonic()
         try:
-            with Heartbeat(self.study._storage, proposal.trial_id):
-                if self.seed is not None:
-                    keras.utils.set_random_seed(self.seed + proposal.trial_number)
-                model = self.builder(dict(proposal.params), self.dataset.input_shape, self.dataset.num_classes)
-                extra["param_count"] = int(model.count_params())
-                first_epoch = continue_interrupted(model, self.study, self.checkpoints, proposal, recorder,
-                                                   monitor, extra)
-                if first_epoch is None:
-                    warm_start(model, self.checkpoints, proposal, extra)
-                    first_epoch = proposal.initial_epoch
-                self.checkpoints.prepare(proposal.trial_number)
-                batch_size = int(proposal.params.get("batch_size", self.space.default_batch_size))
-                # An epoch costs its training batches plus validation, a forward pass only
-                # (about a third of a training step per batch).
-                monitor.batches_per_epoch = math.ceil(len(self.dataset.x_train) / batch_size) + math.ceil(
-                    len(self.dataset.x_val) / batch_size / VALIDATION_BATCH_COST_RATIO
+            with Heartbeat(self.storage, proposal.trial_id):
+                model = training.build_model(
+                    self.builder, proposal.params, self.dataset.input_shape, self.dataset.num_classes,
+                    training.trial_seed(self.seed, proposal.trial_number),
                 )
-                model.fit(
-                    self.dataset.x_train,
-                    self.dataset.y_train,
-                    batch_size=batch_size,
-                    epochs=proposal.epochs,
-                    initial_epoch=first_epoch,
-                    validation_data=(self.dataset.x_val, self.dataset.y_val),
+                attrs[record.PARAM_COUNT] = int(model.count_params())
+                start = starting_point(model, self.study.get_trials(deepcopy=False), self.checkpoints, proposal,
+                                       recorder)
+                attrs.update(start.attrs)
+                monitor.carry_over(start.carried, start.best)
+                self.checkpoints.prepare(proposal.trial_number)
+                batch_size = training.batch_size_of(self.space, proposal.params)
+                monitor.batches_per_epoch = training.epoch_cost_in_batches(
+                    len(self.dataset.x_train), len(self.dataset.x_val), batch_size
+                )
+                training.fit(
+                    model, self.dataset.x_train, self.dataset.y_train, batch_size, proposal.epochs,
+                    initial_epoch=start.epoch, validation_data=(self.dataset.x_val, self.dataset.y_val),
                     callbacks=[monitor],
-                    verbose=0,
                 )
                 outcome = monitor.outcome("COMPLETE")
         except TrialPruned:
-            outcome = monitor.outcome("PRUNED", f"pruned by the backend after epoch {monitor.last_epoch}")
+            outcome = monitor.outcome("PRUNED", f"pruned by the backend after epoch {monitor.last_step}")
+        except LimitReached as stop:
+            if monitor.best is not None:  # a finished epoch is never thrown away
+                outcome = monitor.outcome("COMPLETE", f"stopped after epoch {monitor.last_step}: {stop}")
+            elif stop.study_budget:
+                outcome, interrupted = monitor.outcome("FAIL", f"interrupted: {stop}"), True
+            else:
+                outcome = monitor.outcome("FAIL", str(stop))
         except TrialInterrupted as stop:
-            outcome = monitor.outcome("FAIL", f"interrupted: {stop}")
-            extra["interrupted"] = True
+            outcome, interrupted = monitor.outcome("FAIL", f"interrupted: {stop}"), True
         except KeyboardInterrupt:
             outcome = monitor.outcome("FAIL", "interrupted: Ctrl-C")
-            extra["interrupted"] = True
-            self._finish(recorder, outcome, extra, started, tell=False)
+            self._finish(recorder, outcome, {**attrs, record.INTERRUPTED: True}, started, tell=False)
             raise
         except FailedTrialError as error:
             outcome = monitor.outcome("FAIL", str(error))
         except Exception as error:  # noqa: BLE001 - any error inside one trial fails that trial only
             outcome = monitor.outcome("FAIL", _one_line(f"{type(error).__name__}: {error}"))
-        self._finish(recorder, outcome, extra, started, tell=not extra.get("interrupted"))
+        if interrupted:
+            attrs[record.INTERRUPTED] = True
+        self._finish(recorder, outcome, attrs, started, tell=not interrupted)
         return outcome
 
-    def _finish(self, recorder: TrialRecorder, outcome: Outcome, extra: dict[str, Any], started: float, tell: bool) -> None:
-        extra["train_seconds"] = round(time.monotonic() - started, 3)
-        publish_best_weights(self.artifact_store, self.study, self.checkpoints, recorder.proposal, extra)
-        recorder.finish(outcome, extra)
+    def _finish(self, recorder: TrialRecorder, outcome: Outcome, attrs: dict[str, Any], started: float,
+                tell: bool) -> None:
+        attrs[record.TRAIN_SECONDS] = round(time.monotonic() - started, 3)
+        publish_best_weights(self.artifact_store, self.storage, self.checkpoints, recorder.proposal)
+        recorder.finish(outcome, attrs, elapsed=self.elapsed())
         keras.backend.clear_session()
         if tell:
             self.backend.tell(recorder.proposal, outcome)

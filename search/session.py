@@ -14,20 +14,21 @@ from typing import Any
 from hpsearch.search.backends import Backend, BackendContext, get_backend
 from hpsearch.search.errors import UserError
 from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
-from hpsearch.search.runner import ELAPSED_KEY, RunBudget, SearchRunner, counted_trials
+from hpsearch.search.runner import RunBudget, SearchRunner
 from hpsearch.spaces.catalog import get_space
 from hpsearch.spaces.datasets import DataOptions, Dataset, load_dataset
 from hpsearch.spaces.space import Space
+from hpsearch.storage import record
 from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir, optuna_artifact_store
 from hpsearch.storage.studies import (
-    META_KEY,
     StudyMeta,
     create_study,
     hpsearch_version,
     load_study,
     open_storage,
-    read_meta,
+    save_meta,
     study_exists,
+    study_meta,
 )
 from hpsearch.storage.urls import check_url, mask_password, resolve_url, sqlite_path
 
@@ -54,6 +55,8 @@ class StartRequest:
     train_samples: int | None = None
     options: dict[str, str] | None = None
     artifacts: str | None = None
+    budget_epochs: int | None = None
+    compare: str | None = None
 
 
 @dataclass
@@ -79,6 +82,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         ("--timeout", request.timeout),
         ("--epoch-timeout", request.epoch_timeout),
         ("--train-samples", request.train_samples),
+        ("--budget-epochs", request.budget_epochs),
     ):
         check_positive(name, value)
     url = resolve_url(request.storage)
@@ -95,7 +99,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
     dataset = load_dataset(space.dataset, data)
     budget = space.budget
     trials = request.trials
-    if trials is None and not backend_cls.epochs_as_budget:
+    if trials is None and not backend_cls.epochs_as_budget and request.budget_epochs is None:
         trials = budget.trials
     meta = StudyMeta(
         space_name=space.name,
@@ -109,6 +113,8 @@ def plan_start(request: StartRequest) -> SearchPlan:
         seed=request.seed,
         data=data.to_dict(),
         artifacts=str(artifact_dir(url, study_name, request.artifacts)),
+        budget_epochs=request.budget_epochs,
+        compare=request.compare,
     )
     return SearchPlan(space, backend_cls, meta, study_name, url, dataset)
 
@@ -116,9 +122,10 @@ def plan_start(request: StartRequest) -> SearchPlan:
 class SearchSession:
     """An open study with its backend and runner, ready to ``run``."""
 
-    def __init__(self, plan: SearchPlan, study: Any) -> None:
+    def __init__(self, plan: SearchPlan, study: Any, storage: Any) -> None:
         self.plan = plan
         self.study = study
+        self.storage = storage
         meta = plan.meta
         artifacts = Path(meta.artifacts)
         context = BackendContext(
@@ -132,7 +139,7 @@ class SearchSession:
         self.backend = plan.backend_cls(context)
         self.checkpoints = TrialCheckpoints(artifacts)
         self.runner = SearchRunner(
-            plan.space, plan.dataset, study, self.backend, self.checkpoints, seed=meta.seed,
+            plan.space, plan.dataset, study, storage, self.backend, self.checkpoints, seed=meta.seed,
             artifact_store=optuna_artifact_store(artifacts.parent),
         )
 
@@ -141,7 +148,7 @@ class SearchSession:
         storage = open_working_storage(plan.storage_url)
         direction = plan.space.objective.direction
         study = create_study(storage, plan.study_name, direction, plan.space.objective.metric, plan.meta)
-        return cls(plan, study)
+        return cls(plan, study, storage)
 
     def recover(self) -> list[Any]:
         """Fail trials whose worker died and have the backend run their configurations again."""
@@ -155,8 +162,14 @@ class SearchSession:
         meta = self.plan.meta
         timeout = meta.timeout
         if timeout is not None:
-            timeout = max(0.0, timeout - float(self.study.user_attrs.get(ELAPSED_KEY, 0.0)))
-        return RunBudget(trials=meta.trials, timeout=timeout, epoch_timeout=meta.epoch_timeout)
+            timeout = max(0.0, timeout - self.elapsed())
+        return RunBudget(trials=meta.trials, timeout=timeout, epoch_timeout=meta.epoch_timeout,
+                         epochs=meta.budget_epochs)
+
+    def elapsed(self) -> float:
+        """Seconds the study's runs have spent so far."""
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return record.study_elapsed(self.storage.get_study_system_attrs(study_id))
 
 
 def open_working_storage(url: str) -> Any:
@@ -170,30 +183,35 @@ class ResumeRequest:
     storage: str | None = None
     trials: int | None = None
     timeout: float | None = None
+    budget_epochs: int | None = None
 
 
-def plan_resume(request: ResumeRequest) -> tuple[SearchPlan, Any]:
-    """Validate a resume and open the study; ``trials``/``timeout`` extend the stored budget."""
+def resume_session(request: ResumeRequest) -> SearchSession:
+    """Validate a resume and open the study's session; ``trials``/``timeout`` extend the stored budget."""
     check_positive("--trials", request.trials)
     check_positive("--timeout", request.timeout)
+    check_positive("--budget-epochs", request.budget_epochs)
     url = resolve_url(request.storage)
     check_url(url, must_exist=True)  # never create an empty SQLite file
     storage = open_working_storage(url)
     study = load_study(storage, request.study)
-    meta = read_meta(study.user_attrs)
+    meta = study_meta(storage, request.study)
     if meta is None:
-        raise UserError(f"Study '{request.study}' was not started by hpsearch (it has no 'hpsearch' user attribute).")
+        raise UserError(f"Study '{request.study}' was not started by hpsearch: it has no hpsearch settings to resume from.")
     check_compatible(meta)
     space = Space.from_dict(meta.space)
     backend_cls = get_backend(meta.backend)
     dataset = load_dataset(space.dataset, DataOptions(path=meta.data.get("path"), train_samples=meta.data.get("train_samples")))
+    study_id = storage.get_study_id_from_name(request.study)
     if request.trials is not None:
-        meta.trials = counted_trials(study) + request.trials
+        meta.trials = record.counted_trials(study.get_trials(deepcopy=False)) + request.trials
     if request.timeout is not None:
-        meta.timeout = float(study.user_attrs.get(ELAPSED_KEY, 0.0)) + request.timeout
-    if request.trials is not None or request.timeout is not None:
-        study.set_user_attr(META_KEY, meta.to_dict())
-    return SearchPlan(space, backend_cls, meta, request.study, url, dataset), study
+        meta.timeout = record.study_elapsed(storage.get_study_system_attrs(study_id)) + request.timeout
+    if request.budget_epochs is not None:
+        meta.budget_epochs = record.epochs_spent(study.get_trials(deepcopy=False)) + request.budget_epochs
+    if request.trials is not None or request.timeout is not None or request.budget_epochs is not None:
+        save_meta(storage, study_id, meta)
+    return SearchSession(SearchPlan(space, backend_cls, meta, request.study, url, dataset), study, storage)
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """Opening storages and creating / reading hpsearch studies.
 
-An hpsearch study is a plain Optuna study. Everything needed to resume it is kept in the study's
-user attribute ``hpsearch`` (see ``StudyMeta``), so ``optuna`` and ``optuna-dashboard`` read it
-without hpsearch, and hpsearch needs nothing but the storage URL and the study name.
+An hpsearch study is a plain Optuna study. Everything needed to resume it (``StudyMeta``) is kept in
+the study itself: short user attributes that ``optuna studies`` shows (space, backend, seed,
+compare name) and system attributes with the rest (see ``hpsearch.storage.record``), so hpsearch
+needs nothing but the storage URL and the study name.
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
+from hpsearch.storage import record
 from hpsearch.storage.urls import StorageError, check_url, mask_password
-
-META_KEY = "hpsearch"
 
 
 def hpsearch_version() -> str:
@@ -38,6 +38,8 @@ class StudyMeta:
     seed: int | None
     data: dict[str, Any]
     artifacts: str
+    budget_epochs: int | None = None
+    compare: str | None = None
     hpsearch_version: str = field(default_factory=hpsearch_version)
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -48,6 +50,20 @@ class StudyMeta:
     def from_dict(cls, data: dict[str, Any]) -> StudyMeta:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def user_attrs(self) -> dict[str, Any]:
+        """The short study user attributes: what ``optuna studies`` shows."""
+        attrs: dict[str, Any] = {record.STUDY_SPACE: self.space_name, record.STUDY_BACKEND: self.backend}
+        if self.seed is not None:
+            attrs[record.STUDY_SEED] = self.seed
+        if self.compare is not None:
+            attrs[record.STUDY_COMPARE] = self.compare
+        return attrs
+
+    def system_attrs(self) -> dict[str, Any]:
+        """The rest, as system attributes: the space definition apart from the other settings."""
+        settings = {k: v for k, v in self.to_dict().items() if k != "space"}
+        return {record.STUDY_META: settings, record.STUDY_SPACE_DEFINITION: self.space}
 
 
 def _scrub(message: str, url: str) -> str:
@@ -101,14 +117,37 @@ def create_study(storage: Any, name: str, direction: str, metric: str, meta: Stu
 
     study = optuna.create_study(storage=storage, study_name=name, direction=direction)
     study.set_metric_names([metric])
-    study.set_user_attr(META_KEY, meta.to_dict())
+    save_meta(storage, storage.get_study_id_from_name(name), meta)
     return study
 
 
-def read_meta(user_attrs: dict[str, Any]) -> StudyMeta | None:
-    """The ``StudyMeta`` in a study's user attributes, or ``None`` for a study hpsearch did not start."""
-    data = user_attrs.get(META_KEY)
-    return StudyMeta.from_dict(data) if isinstance(data, dict) else None
+def save_meta(storage: Any, study_id: int, meta: StudyMeta) -> None:
+    """Write ``meta`` into the study: short user attributes, the rest as system attributes."""
+    for key, value in meta.system_attrs().items():
+        storage.set_study_system_attr(study_id, key, value)
+    for key, value in meta.user_attrs().items():
+        storage.set_study_user_attr(study_id, key, value)
+
+
+def read_meta(system_attrs: dict[str, Any], user_attrs: dict[str, Any] | None = None) -> StudyMeta | None:
+    """The ``StudyMeta`` of a study from its attributes, or ``None`` for a study hpsearch did not start.
+
+    Studies of hpsearch 0.1 kept all of it in the user attribute ``hpsearch``; they are read too.
+    """
+    settings = system_attrs.get(record.STUDY_META)
+    space = system_attrs.get(record.STUDY_SPACE_DEFINITION)
+    if isinstance(settings, dict) and isinstance(space, dict):
+        return StudyMeta.from_dict({**settings, "space": space})
+    legacy = (user_attrs or {}).get(record.LEGACY_STUDY_META)
+    if isinstance(legacy, dict) and isinstance(legacy.get("space"), dict):
+        return StudyMeta.from_dict(legacy)
+    return None
+
+
+def study_meta(storage: Any, name: str) -> StudyMeta | None:
+    """The ``StudyMeta`` of study ``name`` in ``storage`` (``None`` if hpsearch did not start it)."""
+    study_id = storage.get_study_id_from_name(name)
+    return read_meta(storage.get_study_system_attrs(study_id), storage.get_study_user_attrs(study_id))
 
 
 def load_study(storage: Any, name: str) -> Any:
@@ -121,4 +160,7 @@ def load_study(storage: Any, name: str) -> Any:
     return optuna.load_study(study_name=name, storage=storage)
 
 
-__all__ = ["StorageError", "StudyMeta", "open_storage", "study_exists", "create_study", "read_meta", "load_study"]
+__all__ = [
+    "StorageError", "StudyMeta", "open_storage", "study_exists", "create_study", "save_meta", "read_meta",
+    "study_meta", "load_study",
+]

@@ -5,7 +5,8 @@ Life of one trial, as the runner drives it:
 1. ``proposal = backend.ask()`` creates a RUNNING trial in the Optuna study and returns what to
    train (``None`` once the backend has nothing left to propose).
 2. The runner trains, recording each epoch's objective in the study, then asks
-   ``backend.should_prune(proposal, epoch)`` (Optuna-style early stopping).
+   ``backend.should_prune(proposal, step)`` (Optuna-style early stopping; ``step`` counts epochs
+   done, 1-based, as the study's intermediate values do).
 3. The runner finishes the Optuna trial (COMPLETE / PRUNED / FAIL) and calls
    ``backend.tell(proposal, outcome)`` so the backend can learn.
 """
@@ -63,8 +64,8 @@ class Setting:
 class Proposal:
     """One configuration to train, tied to a RUNNING trial of the Optuna study.
 
-    ``epochs`` is the cumulative epoch to train up to; training starts at ``initial_epoch``, from
-    the weights of Optuna trial ``warm_start_trial`` when that is set (Hyperband promotions).
+    Train from ``initial_epoch`` epochs done up to ``epochs`` epochs done (Keras' ``fit`` arguments);
+    a Hyperband promotion starts from the weights of Optuna trial ``promoted_from``.
     ``user_attrs`` are already recorded on the Optuna trial by ``ask`` (at least
     ``backend_trial_id``, the backend's own id; Hyperband adds bracket and round).
     """
@@ -74,7 +75,7 @@ class Proposal:
     params: dict[str, Any]
     epochs: int
     initial_epoch: int = 0
-    warm_start_trial: int | None = None
+    promoted_from: int | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,8 +83,9 @@ class Proposal:
 class Outcome:
     """How a proposal ended. ``state`` is ``"COMPLETE"``, ``"PRUNED"`` or ``"FAIL"``.
 
-    ``value`` is the best objective over the epochs trained (``None`` if no epoch finished);
-    ``history`` maps epoch index to the objective of that epoch.
+    ``value`` is the best objective over the proposal's epochs (``None`` if no epoch finished);
+    ``history`` maps each of those steps (epochs done, 1-based) to its objective. ``reason`` says why
+    a trial failed or stopped early.
     """
 
     state: str
@@ -136,8 +138,8 @@ class Backend(abc.ABC):
     def ask(self) -> Proposal | None:
         """Create a RUNNING Optuna trial and return what to train, or ``None`` when exhausted."""
 
-    def should_prune(self, proposal: Proposal, epoch: int) -> bool:
-        """After ``epoch`` was recorded in the study: stop this trial early?"""
+    def should_prune(self, proposal: Proposal, step: int) -> bool:
+        """After ``step`` (epochs done) was recorded in the study: stop this trial early?"""
         return False
 
     @abc.abstractmethod

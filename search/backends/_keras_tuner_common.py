@@ -14,6 +14,7 @@ from hpsearch.search.backends._optuna_common import create_running_trial
 from hpsearch.search.errors import FatalError
 from hpsearch.spaces.params import Boolean, Choice, Float, Int
 from hpsearch.spaces.space import Space
+from hpsearch.storage import record
 
 TUNER_ID = "hpsearch"
 ORACLE_PROJECT = "oracle"
@@ -111,9 +112,9 @@ class KerasTunerBackend(Backend):
             return None
         values = kt_trial.hyperparameters.values
         params = from_oracle_values(self.space, values)
-        user_attrs = {"backend_trial_id": kt_trial.trial_id, **self.trial_attrs(values)}
+        user_attrs = {record.BACKEND_TRIAL_ID: kt_trial.trial_id, **self.trial_attrs(values)}
         if kt_trial.trial_id in self._retry_of:
-            user_attrs["retry_of"] = self._retry_of.pop(kt_trial.trial_id)
+            user_attrs[record.RETRY_OF] = self._retry_of.pop(kt_trial.trial_id)
         number, trial_id = create_running_trial(self.study, self.space, params, user_attrs)
         self._kt_trials[number] = kt_trial
         return Proposal(
@@ -122,7 +123,7 @@ class KerasTunerBackend(Backend):
             params=params,
             epochs=int(values.get("tuner/epochs", self.context.max_epochs)),
             initial_epoch=int(values.get("tuner/initial_epoch", 0)),
-            warm_start_trial=self._optuna_number_of(values.get("tuner/trial_id")),
+            promoted_from=self._optuna_number_of(values.get("tuner/trial_id")),
             user_attrs=user_attrs,
         )
 
@@ -131,13 +132,13 @@ class KerasTunerBackend(Backend):
         return {}
 
     def _optuna_number_of(self, kt_trial_id: str | None) -> int | None:
-        """The Optuna trial that ran oracle trial ``kt_trial_id`` to completion (for warm starts)."""
+        """The Optuna trial that ran oracle trial ``kt_trial_id`` to completion (for promotions)."""
         if kt_trial_id is None:
             return None
         from optuna.trial import TrialState
 
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if trial.user_attrs.get("backend_trial_id") == kt_trial_id:
+            if trial.user_attrs.get(record.BACKEND_TRIAL_ID) == kt_trial_id:
                 return trial.number
         return None
 
@@ -149,7 +150,7 @@ class KerasTunerBackend(Backend):
         failed = state == "FAIL" or not history
         if failed and self.failed_as_worst:
             worst = float("-inf") if self.objective.direction == "max" else float("inf")
-            history = {0: worst}
+            history = {1: worst}
         for epoch, value in sorted(history.items()):
             self.oracle.update_trial(kt_trial.trial_id, {metric: value}, step=epoch)
         if failed and not self.failed_as_worst:
@@ -174,15 +175,17 @@ class KerasTunerBackend(Backend):
 
         latest: dict[str, Any] = {}
         for trial in self.study.get_trials(deepcopy=False):
-            kt_id = trial.user_attrs.get("backend_trial_id")
+            kt_id = trial.user_attrs.get(record.BACKEND_TRIAL_ID)
             if kt_id is not None:
                 latest[kt_id] = trial
         for kt_id in list(self.oracle._retry_queue):
             trial = latest.get(kt_id)
-            if trial is None or trial.user_attrs.get("interrupted") or trial.state == TrialState.RUNNING:
+            if trial is None or record.is_interrupted(trial) or trial.state == TrialState.RUNNING:
                 continue
             self.oracle._retry_queue.remove(kt_id)
             state = "FAIL" if trial.state == TrialState.FAIL else "COMPLETE"
-            self._end(self.oracle.trials[kt_id], state, dict(trial.intermediate_values), trial.user_attrs.get("fail_reason"))
-        self._retry_of = {t.user_attrs["backend_trial_id"]: t.number for t in interrupted
-                          if t.user_attrs.get("backend_trial_id") in self.oracle._retry_queue}
+            start = int(trial.user_attrs.get(record.INITIAL_EPOCH, 0))
+            own = {step: value for step, value in trial.intermediate_values.items() if step > start}
+            self._end(self.oracle.trials[kt_id], state, own, trial.user_attrs.get(record.FAIL_REASON))
+        self._retry_of = {t.user_attrs[record.BACKEND_TRIAL_ID]: t.number for t in interrupted
+                          if t.user_attrs.get(record.BACKEND_TRIAL_ID) in self.oracle._retry_queue}

@@ -9,6 +9,7 @@ from typing import Any
 
 from hpsearch.search.backends._base import Setting
 from hpsearch.search.backends._keras_tuner_common import KerasTunerBackend
+from hpsearch.storage import record
 
 
 class HyperbandBackend(KerasTunerBackend):
@@ -33,9 +34,8 @@ class HyperbandBackend(KerasTunerBackend):
 
     def trial_attrs(self, values: dict[str, Any]) -> dict[str, Any]:
         return {
-            "hyperband_bracket": int(values["tuner/bracket"]),
-            "hyperband_round": int(values["tuner/round"]),
-            "hyperband_promoted_from": values.get("tuner/trial_id"),
+            record.HYPERBAND_BRACKET: int(values["tuner/bracket"]),
+            record.HYPERBAND_ROUND: int(values["tuner/round"]),
         }
 
     def schedule(self) -> list[tuple[int, int, int]]:

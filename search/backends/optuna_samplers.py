@@ -6,16 +6,20 @@ from typing import Any
 
 from hpsearch.search.backends._base import Backend, BackendContext, Outcome, Proposal, Setting
 from hpsearch.search.backends._optuna_common import seed_for, suggest
+from hpsearch.storage import record
 
 PRUNERS = ("median", "hyperband", "none")
 
 
 def make_pruner(name: str, max_epochs: int) -> Any:
-    """Optuna pruner ``name`` (median / hyperband / none) over epochs ``0..max_epochs-1``."""
+    """Optuna pruner ``name`` (median / hyperband / none) over steps ``1..max_epochs`` (epochs done).
+
+    The median pruner never stops a trial after its first epoch, only from the second on.
+    """
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -46,11 +50,11 @@ class OptunaSamplerBackend(Backend):
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = self.study.ask()
         params = suggest(trial, self.space)
-        user_attrs = {"backend_trial_id": str(trial.number)}
+        user_attrs = {record.BACKEND_TRIAL_ID: str(trial.number)}
         for key, value in user_attrs.items():
             trial.set_user_attr(key, value)
-        if "retry_of" in trial.user_attrs:  # an enqueued re-run of an interrupted trial
-            user_attrs["retry_of"] = trial.user_attrs["retry_of"]
+        if record.RETRY_OF in trial.user_attrs:  # an enqueued re-run of an interrupted trial
+            user_attrs[record.RETRY_OF] = trial.user_attrs[record.RETRY_OF]
         return Proposal(
             trial_number=trial.number,
             trial_id=trial._trial_id,
@@ -62,9 +66,9 @@ class OptunaSamplerBackend(Backend):
     def recover(self, interrupted: list[Any]) -> None:
         """Enqueue each interrupted configuration; ``study.ask()`` hands queued trials out first."""
         for trial in interrupted:
-            self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            self.study.enqueue_trial(trial.params, user_attrs={record.RETRY_OF: trial.number}, skip_if_exists=False)
 
-    def should_prune(self, proposal: Proposal, epoch: int) -> bool:
+    def should_prune(self, proposal: Proposal, step: int) -> bool:
         # The runner stores intermediate values in the storage itself; read them back from there
         # (an ``optuna.Trial`` object only sees values reported through its own ``report``).
         frozen = self.study._storage.get_trial(proposal.trial_id)

@@ -31,15 +31,16 @@ class ConsoleProgress:
         if "hyperband_bracket" in proposal.user_attrs:
             where = f" bracket {proposal.user_attrs['hyperband_bracket']} round {proposal.user_attrs['hyperband_round']}"
         start = proposal.initial_epoch
-        warm = f" from trial {proposal.warm_start_trial}" if proposal.warm_start_trial is not None else ""
+        warm = f" from trial {proposal.promoted_from}" if proposal.promoted_from is not None else ""
+        epochs = f"epochs {start + 1}-{proposal.epochs}" if proposal.epochs > start + 1 else f"epoch {proposal.epochs}"
         click.echo(
-            f"{self._counter()} trial {proposal.trial_number}{where}, epochs {start}->{proposal.epochs}{warm}: "
+            f"{self._counter()} trial {proposal.trial_number}{where}, {epochs}{warm}: "
             f"{format_params(proposal.params)}"
         )
 
-    def epoch_finished(self, proposal: Proposal, epoch: int, value: float) -> None:
+    def epoch_finished(self, proposal: Proposal, step: int, value: float) -> None:
         if self.show_epochs:
-            click.echo(f"{' ' * len(self._counter())}   epoch {epoch + 1}: {self.objective.metric} {value:.4f}")
+            click.echo(f"{' ' * len(self._counter())}   epoch {step}: {self.objective.metric} {value:.4f}")
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None:
         if outcome.value is not None and outcome.state != "FAIL" and self.objective.is_better(outcome.value, self.best):

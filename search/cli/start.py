@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 @storage_option
 @click.option("--trials", type=int, default=None, help="Trials to run [default: the space's; Hyperband: its schedule].")
 @click.option("--max-epochs", type=int, default=None, help="Epochs per trial (Hyperband: the most any trial gets).")
-@click.option("--timeout", type=float, default=None, help="Stop the search after SECONDS [default: the space's].")
+@click.option("--timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop the search after SECONDS [default: the space's].")
+@click.option("--budget-epochs", type=int, default=None, metavar="N",
+              help="Stop when the study's trials have trained N epochs in all (a budget fair across backends).")
 @click.option("--epoch-timeout", type=float, default=None,
               help="Fail a trial whose epochs take (or are projected to take) longer than SECONDS each [default: the space's].")
 @click.option("--seed", type=int, default=None, help="Seed for proposals and weight initialization.")
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
               help="Folder for checkpoints and backend state [default: hpsearch-artifacts/ beside a SQLite file].")
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
-          max_epochs: int | None, timeout: float | None, epoch_timeout: float | None, seed: int | None,
+          max_epochs: int | None, timeout: float | None, budget_epochs: int | None, epoch_timeout: float | None,
+          seed: int | None,
           train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
           artifacts: str | None, quiet: bool) -> None:
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
@@ -46,7 +50,8 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     plan = plan_start(
         StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
                      max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout, seed=seed,
-                     data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts)
+                     data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts,
+                     budget_epochs=budget_epochs)
     )
     session = SearchSession.create(plan)
     run_session(session, quiet)
@@ -56,19 +61,21 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
 @click.argument("study_name", metavar="STUDY")
 @storage_option
 @click.option("--trials", type=int, default=None, help="Run N more trials than the study has finished.")
-@click.option("--timeout", type=float, default=None, help="Allow this run SECONDS more.")
+@click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Allow this run SECONDS more.")
+@click.option("--budget-epochs", type=int, default=None, metavar="N", help="Allow N more training epochs.")
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
-def resume(study_name: str, storage: str | None, trials: int | None, timeout: float | None, quiet: bool) -> None:
+def resume(study_name: str, storage: str | None, trials: int | None, timeout: float | None,
+           budget_epochs: int | None, quiet: bool) -> None:
     """Continue STUDY with the space, backend, data and budget stored in it.
 
     Trials left RUNNING by a crash, kill or Ctrl-C are marked FAIL (interrupted) and their
     configuration runs again, continuing from its last finished epoch. No COMPLETE or PRUNED trial
     is run again.
     """
-    from hpsearch.search.session import ResumeRequest, SearchSession, plan_resume
+    from hpsearch.search.session import ResumeRequest, resume_session
 
-    plan, study = plan_resume(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout))
-    session = SearchSession(plan, study)
+    session = resume_session(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout,
+                                           budget_epochs=budget_epochs))
     pending = session.recover()
     if pending:
         numbers = ", ".join(str(t.number) for t in pending)
@@ -93,6 +100,8 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     limits = [f"max {meta.max_epochs} epochs/trial"]
     if budget.trials:
         limits.append(f"{budget.trials} trials")
+    if budget.epochs:
+        limits.append(f"{budget.epochs} epochs in all")
     if session.backend.describe_budget():
         limits.append(session.backend.describe_budget())
     if budget.timeout:

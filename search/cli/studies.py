@@ -40,8 +40,9 @@ def studies(storage: str | None) -> None:
         return
     rows = [("STUDY", "SPACE", "BACKEND", "TRIALS (complete pruned fail running)", "BEST", "STARTED")]
     for summary in summaries:
-        meta = read_meta(summary.user_attrs)
-        trials = rdb.get_all_trials(summary._study_id, deepcopy=False)
+        study_id = rdb.get_study_id_from_name(summary.study_name)
+        meta = read_meta(rdb.get_study_system_attrs(study_id), summary.user_attrs)
+        trials = rdb.get_all_trials(study_id, deepcopy=False)
         best = summary.best_trial.value if summary.best_trial is not None else None
         rows.append((
             summary.study_name,
@@ -65,11 +66,12 @@ def show(study_name: str, storage: str | None, top: int) -> None:
     from optuna.trial import TrialState
 
     from hpsearch.search.cli.progress import format_params
-    from hpsearch.storage.studies import load_study, read_meta
+    from hpsearch.storage import record
+    from hpsearch.storage.studies import load_study, study_meta
 
     rdb, _ = _open(storage)
     study = load_study(rdb, study_name)
-    meta = read_meta(study.user_attrs)
+    meta = study_meta(rdb, study_name)
     trials = study.get_trials(deepcopy=False)
     metric = (study.metric_names or ["value"])[0]
     click.echo(f"study:    {study_name}")
@@ -86,9 +88,13 @@ def show(study_name: str, storage: str | None, top: int) -> None:
         return
     best = study.best_trial
     click.echo(f"best:     trial {best.number}, {metric} {best.value}")
-    click.echo(f"          epochs {best.user_attrs.get('epochs_trained')}, "
-               f"{best.user_attrs.get('param_count')} params, "
-               f"trained {format_seconds(best.user_attrs.get('train_seconds'))}")
+    click.echo(f"          best at epoch {record.best_step(best, reverse_metric(study))}, "
+               f"{best.user_attrs.get(record.PARAM_COUNT)} params, "
+               f"trained {format_seconds(record.train_seconds(best))}")
+    if record.TEST_ACCURACY in best.user_attrs:
+        click.echo(f"          test accuracy {best.user_attrs[record.TEST_ACCURACY]:.4f}, "
+                   f"test loss {best.user_attrs.get(record.TEST_LOSS, float('nan')):.4f} "
+                   f"(hpsearch retrain, {best.user_attrs.get(record.RETRAIN_EPOCHS)} epochs on train+validation)")
     for name, value in best.params.items():
         click.echo(f"          {name} = {value}")
     reverse = study.direction.name == "MAXIMIZE"
@@ -96,3 +102,8 @@ def show(study_name: str, storage: str | None, top: int) -> None:
     click.echo(f"top {len(ranked)}:")
     for trial in ranked:
         click.echo(f"  #{trial.number:<4} {trial.value:.4f}  {format_params(trial.params)}")
+
+
+def reverse_metric(study: Any) -> bool:
+    """Whether bigger values are better in ``study``."""
+    return study.direction.name == "MAXIMIZE"

@@ -13,10 +13,10 @@ from hpsearch.search.recorder import TrialRecorder
 from hpsearch.spaces import Space
 
 
-def synthetic_value(params: dict, epoch: int) -> float:
-    """A deterministic score in (0, 1) that grows with the epoch."""
+def synthetic_value(params: dict, step: int) -> float:
+    """A deterministic score in (0, 1) that grows with the epochs done (``step``, 1-based)."""
     digest = zlib.crc32(repr(sorted(params.items())).encode()) / 2**32
-    return 0.5 + 0.4 * digest * (1 - math.exp(-(epoch + 1)))
+    return 0.5 + 0.4 * digest * (1 - math.exp(-step))
 
 
 def make_backend(name: str, space: Space, tmp: Path, seed: int | None = 1, max_epochs: int = 4, settings=None,
@@ -31,21 +31,21 @@ def make_backend(name: str, space: Space, tmp: Path, seed: int | None = 1, max_e
 
 
 def finish(backend, study, proposal: Proposal, fail: bool = False) -> Outcome:
-    recorder = TrialRecorder(study, proposal, backend.name)
+    recorder = TrialRecorder(study, study._storage, proposal)
     history: dict[int, float] = {}
     state = "COMPLETE"
-    for epoch in range(proposal.initial_epoch, proposal.epochs):
+    for step in range(proposal.initial_epoch + 1, proposal.epochs + 1):
         if fail:
             break
-        value = synthetic_value(proposal.params, epoch)
-        history[epoch] = value
-        recorder.record_epoch(epoch, value, {"val_accuracy": value}, epoch + 1 - proposal.initial_epoch)
-        if backend.should_prune(proposal, epoch):
+        value = synthetic_value(proposal.params, step)
+        history[step] = value
+        recorder.record_epoch(step, value, {"val_accuracy": value}, step - proposal.initial_epoch)
+        if backend.should_prune(proposal, step):
             state = "PRUNED"
             break
     outcome = (Outcome("FAIL", None, {}, "synthetic failure") if fail
                else Outcome(state, max(history.values()), history))
-    recorder.finish(outcome, {})
+    recorder.finish(outcome, {}, elapsed=None)
     backend.tell(proposal, outcome)
     return outcome
 

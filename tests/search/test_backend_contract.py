@@ -85,10 +85,10 @@ def test_hyperband_follows_its_schedule_promotes_and_ends(tmp_path):
     proposals = run(backend, study, 100)
     assert len(proposals) == backend.expected_trials() == 9 + 3 + 1 + 5 + 2 + 3
     assert backend.ask() is None
-    promoted = [p for p in proposals if p.warm_start_trial is not None]
+    promoted = [p for p in proposals if p.promoted_from is not None]
     assert promoted, "later rounds continue earlier trials"
     for proposal in promoted:
-        source = study.trials[proposal.warm_start_trial]
+        source = study.trials[proposal.promoted_from]
         assert source.state == TrialState.COMPLETE
         assert source.params == proposal.params
         assert proposal.initial_epoch == source.user_attrs["target_epochs"]
@@ -136,7 +136,7 @@ def test_hyperband_still_promotes_when_trials_of_a_round_fail(tmp_path):
     backend, study = make_backend("hyperband", SPACE, tmp_path, max_epochs=9)
     proposals = run(backend, study, 100, fail_every=3)
     assert len(proposals) == backend.expected_trials()
-    promoted = [p for p in proposals if p.warm_start_trial is not None]
+    promoted = [p for p in proposals if p.promoted_from is not None]
     assert len(promoted) == 3 + 1 + 2  # every promotion slot of brackets 2 and 1 is filled
     for proposal in promoted:
-        assert study.trials[proposal.warm_start_trial].state == TrialState.COMPLETE
+        assert study.trials[proposal.promoted_from].state == TrialState.COMPLETE

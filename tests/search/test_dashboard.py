@@ -13,6 +13,7 @@ import optuna
 from click.testing import CliRunner
 
 from hpsearch.search.cli.main import cli
+from hpsearch.storage import record
 
 
 def free_port() -> int:
@@ -58,7 +59,7 @@ def test_dashboard_shows_the_study_with_per_epoch_values(sqlite_url):
         ) as response:
             served = response.read()
         local = optuna.load_study(study_name="watched", storage=sqlite_url).trials[trial["number"]]
-        assert local.user_attrs["best_weights_artifact"] == artifact["artifact_id"]
+        assert record.artifact_ids(local) == [artifact["artifact_id"]]
         assert served[:8] == b"\x89HDF\r\n\x1a\n"  # a Keras .weights.h5 file
     finally:
         server.terminate()

@@ -35,13 +35,15 @@ def test_a_search_lands_in_a_standard_optuna_study(backend, sqlite_url):
     assert re.search(r"\[1/\d+\] trial 0", output) and "ETA" in output
 
     study = optuna.load_study(study_name="e2e", storage=sqlite_url)
+    assert study.user_attrs["backend"] == backend and study.user_attrs["space"] == "digits_mlp"
     trials = study.trials
     assert len(trials) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     for trial in trials:
         assert trial.intermediate_values, "every trial has a per-epoch curve"
-        assert len(trial.intermediate_values) == trial.user_attrs["epochs_trained"]
-        assert trial.user_attrs["backend"] == backend
+        last = max(trial.intermediate_values)
+        assert sorted(trial.intermediate_values) == list(range(1, last + 1)), "from epoch 1, promotions too"
+        assert trial.user_attrs["epochs_trained"] == last - trial.user_attrs["initial_epoch"]
         assert trial.user_attrs["param_count"] > 0
         assert set(trial.distributions) == set(trial.params)
     assert study.best_value > 0.3  # digits: well above chance (0.1) after a few epochs, even for a grid

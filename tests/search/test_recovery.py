@@ -26,13 +26,13 @@ def test_only_trials_of_dead_or_silent_workers_are_failed(sqlite_url):
     dead = subprocess.Popen(["true"])  # a worker process that has exited
     dead.wait()
     here = socket.gethostname()
-    gone = running_trial(study, {"host": here, "pid": dead.pid})
-    alive = running_trial(study, {"host": here, "pid": os.getppid()})
-    mine = running_trial(study, {"host": here, "pid": os.getpid()})
-    silent = running_trial(study, {"host": "another-host", "pid": 1})
+    gone = running_trial(study, f"{here}:{dead.pid}")
+    alive = running_trial(study, {"host": here, "pid": os.getppid()})  # as hpsearch 0.1 recorded it
+    mine = running_trial(study, f"{here}:{os.getpid()}")
+    silent = running_trial(study, "another-host:1")
     storage.record_heartbeat(silent._trial_id)
     time.sleep(3.5)
-    beating = running_trial(study, {"host": "another-host", "pid": 1})
+    beating = running_trial(study, "another-host:1")
     storage.record_heartbeat(beating._trial_id)
 
     failed = fail_interrupted_trials(study)

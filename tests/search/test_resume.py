@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from hpsearch.search.backends import backend_names
 from hpsearch.search.cli.main import cli
+from hpsearch.storage import record
 
 HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
 # Hyperband's schedule with max_epochs=6 (factor 3): bracket 1: 5 trials of 2 epochs, 2 promoted to
@@ -59,7 +60,7 @@ def interrupt_mid_trial(url: str, backend: str, study: str, sig: int) -> subproc
             except Exception:  # noqa: BLE001 - the study may not exist yet, or the database is busy
                 continue
             finished = [t for t in trials if t.state.is_finished()]
-            running = [t for t in trials if t.state == TrialState.RUNNING and len(t.intermediate_values) >= 2
+            running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("epochs_trained", 0) >= 2
                        and max(t.intermediate_values) + 2 < t.user_attrs.get("target_epochs", 0)]
             if finished and running:
                 process.send_signal(sig)
@@ -115,14 +116,16 @@ def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlit
     if backend == "hyperband":
         for key in ("backend_trial_id", "hyperband_bracket", "hyperband_round", "target_epochs", "initial_epoch"):
             assert rerun.user_attrs[key] == interrupted.user_attrs[key]
-    kept = {e: v for e, v in interrupted.intermediate_values.items()}
-    if rerun.user_attrs.get("continued_from"):
-        resumed_at = rerun.user_attrs["continued_from"]["epoch"]
-        for epoch in range(interrupted.user_attrs["initial_epoch"], resumed_at + 1):
-            assert rerun.intermediate_values[epoch] == kept[epoch]
+    kept = dict(interrupted.intermediate_values)
+    carried = record.copied_steps(rerun)
+    # It continued from the interrupted trial's checkpoint: at least one of that trial's own epochs
+    # is carried over (same values), and only the epochs after it were trained again.
+    assert max(carried) > interrupted.user_attrs["initial_epoch"], (carried, kept)
+    for step in carried:
+        assert rerun.intermediate_values[step] == kept[step]
     if rerun.state == TrialState.COMPLETE:
-        assert sorted(rerun.intermediate_values) == list(range(rerun.user_attrs["initial_epoch"],
-                                                               rerun.user_attrs["target_epochs"]))
+        assert sorted(rerun.intermediate_values) == list(range(1, rerun.user_attrs["target_epochs"] + 1))
+        assert rerun.user_attrs["epochs_trained"] == rerun.user_attrs["target_epochs"] - max(carried)
     # No configuration finished twice (Keras Tuner backends: one finished trial per oracle trial).
     if backend in ("hyperband", "random", "bayesian", "grid"):
         ids = Counter(t.user_attrs["backend_trial_id"] for t in counted)
@@ -185,16 +188,18 @@ def test_resume_refuses_a_changed_space_or_another_version(sqlite_url):
     args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "old",
             "--trials", "1", "--max-epochs", "1", "-q"]
     assert CliRunner().invoke(cli, args).exit_code == 0
-    study = optuna.load_study(study_name="old", storage=sqlite_url)
-    meta = study.user_attrs["hpsearch"]
-    changed = {**meta, "space": {**meta["space"], "params": [
-        {**p, "high": 256} if p["name"] == "units_1" else p for p in meta["space"]["params"]]}}
-    study.set_user_attr("hpsearch", changed)
+    storage = optuna.storages.RDBStorage(sqlite_url)
+    study_id = storage.get_study_id_from_name("old")
+    stored = storage.get_study_system_attrs(study_id)
+    space = stored["hpsearch:space"]
+    changed = {**space, "params": [{**p, "high": 256} if p["name"] == "units_1" else p for p in space["params"]]}
+    storage.set_study_system_attr(study_id, "hpsearch:space", changed)
     result = CliRunner().invoke(cli, ["resume", "old", "--storage", sqlite_url])
     assert result.exit_code == 1
     assert ("Error: Space 'digits_mlp' changed since the study was created: "
             "units_1: int 32..256 step 32 -> int 32..512 step 32.") in result.output
-    study.set_user_attr("hpsearch", {**meta, "hpsearch_version": "0.0.1"})
+    storage.set_study_system_attr(study_id, "hpsearch:space", space)
+    storage.set_study_system_attr(study_id, "hpsearch:meta", {**stored["hpsearch:meta"], "hpsearch_version": "0.0.1"})
     result = CliRunner().invoke(cli, ["resume", "old", "--storage", sqlite_url])
     assert result.exit_code == 1 and "created with hpsearch 0.0.1" in result.output
     assert len(load(sqlite_url, "old")) == 1

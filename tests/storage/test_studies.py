@@ -11,6 +11,7 @@ from hpsearch.storage.studies import (
     open_storage,
     read_meta,
     study_exists,
+    study_meta,
 )
 from hpsearch.storage.urls import StorageError
 
@@ -35,7 +36,9 @@ def check_round_trip(url: str, name: str) -> None:
     study = optuna.load_study(study_name=name, storage=url)
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert study.metric_names == ["val_accuracy"]
-    meta = read_meta(study.user_attrs)
+    # What `optuna studies` shows stays short; the rest is kept in the same database.
+    assert study.user_attrs == {"space": "digits_mlp", "backend": "tpe", "seed": 7}
+    meta = study_meta(storage, name)
     assert meta == make_meta(created_at=meta.created_at, hpsearch_version=meta.hpsearch_version)
     assert meta.hpsearch_version and meta.created_at
     assert load_study(storage, name).study_name == name
@@ -53,8 +56,13 @@ def test_meta_round_trips_through_a_postgres_study(postgres_url, unique_name):
 
 
 def test_read_meta_ignores_studies_hpsearch_did_not_start():
-    assert read_meta({}) is None
-    assert read_meta({"hpsearch": "garbage"}) is None
+    assert read_meta({}, {}) is None
+    assert read_meta({}, {"hpsearch": "garbage"}) is None
+
+
+def test_read_meta_reads_the_studies_of_hpsearch_0_1():
+    legacy = make_meta(hpsearch_version="0.1.0").to_dict()
+    assert read_meta({}, {"hpsearch": legacy}) == make_meta(hpsearch_version="0.1.0", created_at=legacy["created_at"])
 
 
 def test_loading_an_unknown_study_lists_the_existing_ones(sqlite_url):

@@ -57,6 +57,7 @@ class StartRequest:
     artifacts: str | None = None
     budget_epochs: int | None = None
     compare: str | None = None
+    unlimited_time: bool = False  # no timeout at all, not even the space's default
 
 
 @dataclass
@@ -108,7 +109,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         backend_settings=settings,
         trials=trials,
         max_epochs=request.max_epochs or budget.max_epochs,
-        timeout=request.timeout if request.timeout is not None else budget.timeout,
+        timeout=None if request.unlimited_time else request.timeout if request.timeout is not None else budget.timeout,
         epoch_timeout=request.epoch_timeout if request.epoch_timeout is not None else budget.epoch_timeout,
         seed=request.seed,
         data=data.to_dict(),
@@ -199,9 +200,8 @@ def resume_session(request: ResumeRequest) -> SearchSession:
     if meta is None:
         raise UserError(f"Study '{request.study}' was not started by hpsearch: it has no hpsearch settings to resume from.")
     check_compatible(meta)
-    space = Space.from_dict(meta.space)
     backend_cls = get_backend(meta.backend)
-    dataset = load_dataset(space.dataset, DataOptions(path=meta.data.get("path"), train_samples=meta.data.get("train_samples")))
+    space, dataset = study_space_and_data(meta)
     study_id = storage.get_study_id_from_name(request.study)
     if request.trials is not None:
         meta.trials = record.counted_trials(study.get_trials(deepcopy=False)) + request.trials
@@ -212,6 +212,13 @@ def resume_session(request: ResumeRequest) -> SearchSession:
     if request.trials is not None or request.timeout is not None or request.budget_epochs is not None:
         save_meta(storage, study_id, meta)
     return SearchSession(SearchPlan(space, backend_cls, meta, request.study, url, dataset), study, storage)
+
+
+def study_space_and_data(meta: StudyMeta) -> tuple[Space, Dataset]:
+    """The space stored with a study and the data it searched (same file, same ``train_samples``)."""
+    space = Space.from_dict(meta.space)
+    options = DataOptions(path=meta.data.get("path"), train_samples=meta.data.get("train_samples"))
+    return space, load_dataset(space.dataset, options)
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

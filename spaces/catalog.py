@@ -1,6 +1,7 @@
 """The built-in search spaces, looked up by name."""
 from __future__ import annotations
 
+from hpsearch.spaces import deep_mlp
 from hpsearch.spaces.params import Boolean, Choice, Float, Int, Param
 from hpsearch.spaces.space import Budget, Space, when_at_least
 
@@ -50,7 +51,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_cnn_params(3, 128)),
             builder=f"{BUILDERS}:build_cnn",
             dataset="mnist",
-            budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60),
+            budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60, compare_epochs=24),
         ),
         Space(
             name="mnist_mlp",
@@ -58,7 +59,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_dense_params(1, 5, MLP_ACTIVATIONS)),
             builder=f"{BUILDERS}:build_mlp",
             dataset="mnist",
-            budget=Budget(trials=20, max_epochs=6, timeout=840, epoch_timeout=60),
+            budget=Budget(trials=20, max_epochs=6, timeout=840, epoch_timeout=60, compare_epochs=48),
         ),
         Space(
             name="digits_mlp",
@@ -66,7 +67,7 @@ SPACES: dict[str, Space] = {
             params=tuple(_dense_params(1, 3, MLP_ACTIVATIONS)),
             builder=f"{BUILDERS}:build_mlp",
             dataset="digits",
-            budget=Budget(trials=20, max_epochs=9),
+            budget=Budget(trials=20, max_epochs=9, compare_epochs=45),
         ),
         Space(
             name="digits_cnn",
@@ -74,7 +75,16 @@ SPACES: dict[str, Space] = {
             params=tuple(_cnn_params(2, 64)),
             builder=f"{BUILDERS}:build_cnn",
             dataset="digits",
-            budget=Budget(trials=20, max_epochs=9),
+            budget=Budget(trials=20, max_epochs=9, compare_epochs=45),
+        ),
+        Space(
+            name="deep_mlp",
+            description="Glorot & Bengio's depth x activation study: plain-SGD dense nets on MNIST, "
+            "per-layer gradient norms recorded.",
+            params=(Choice("depth", deep_mlp.DEPTHS), Choice("activation", deep_mlp.ACTIVATIONS)),
+            builder="hpsearch.spaces.deep_mlp:build_deep_mlp",
+            dataset="mnist",
+            budget=Budget(trials=12, max_epochs=3, timeout=None, epoch_timeout=None),
         ),
     )
 }

@@ -38,13 +38,18 @@ class Budget:
     """A space's default budget: what ``hpsearch start`` uses when the user gives none.
 
     ``trials`` bounds backends without a schedule of their own; ``timeout`` bounds the whole run and
-    ``epoch_timeout`` each trial, in seconds.
+    ``epoch_timeout`` each trial, in seconds. ``compare_epochs`` is the training epochs each backend
+    gets in an ``hpsearch compare`` run (default: ``max_epochs`` x ``trials``).
     """
 
     trials: int | None = 20
     max_epochs: int = 5
     timeout: float | None = None
     epoch_timeout: float | None = None
+    compare_epochs: int | None = None
+
+    def compare_budget(self) -> int:
+        return self.compare_epochs or self.max_epochs * (self.trials or 10)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +57,7 @@ class Budget:
             "max_epochs": self.max_epochs,
             "timeout": self.timeout,
             "epoch_timeout": self.epoch_timeout,
+            "compare_epochs": self.compare_epochs,
         }
 
 
@@ -165,6 +171,7 @@ class Space:
                 + ([f"trials={self.budget.trials}"] if self.budget.trials else [])
                 + ([f"timeout={self.budget.timeout:g}s"] if self.budget.timeout else [])
                 + ([f"epoch_timeout={self.budget.epoch_timeout:g}s"] if self.budget.epoch_timeout else [])
+                + [f"compare_epochs={self.budget.compare_budget()}"]
             ),
             "  parameters:",
         ]

@@ -134,6 +134,13 @@ class Backend(abc.ABC):
             )
         return {name: (s.parse(raw[name]) if name in raw else s.default) for name, s in spec.items()}
 
+    @classmethod
+    def settings_for_budget(cls, settings: dict[str, Any], max_epochs: int, budget_epochs: int | None) -> dict[str, Any]:
+        """Settings under which the backend can spend a whole shared budget (``hpsearch compare``):
+        ``budget_epochs`` training epochs, or, when ``None``, a time budget. Most need no change;
+        Hyperband adds iterations so that its schedule does not end first."""
+        return dict(settings)
+
     @abc.abstractmethod
     def ask(self) -> Proposal | None:
         """Create a RUNNING Optuna trial and return what to train, or ``None`` when exhausted."""

@@ -5,11 +5,16 @@ from the weights its earlier round saved, as Keras Tuner's own tuner does.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hpsearch.search.backends._base import Setting
 from hpsearch.search.backends._keras_tuner_common import KerasTunerBackend
 from hpsearch.storage import record
+
+
+# Under a shared time budget, Hyperband repeats its brackets until the time is spent.
+TIME_BUDGET_ITERATIONS = 50
 
 
 class HyperbandBackend(KerasTunerBackend):
@@ -38,27 +43,31 @@ class HyperbandBackend(KerasTunerBackend):
             record.HYPERBAND_ROUND: int(values["tuner/round"]),
         }
 
+    @classmethod
+    def settings_for_budget(cls, settings: dict[str, Any], max_epochs: int, budget_epochs: int | None) -> dict[str, Any]:
+        """Enough iterations of the brackets to spend ``budget_epochs`` (a time budget: many)."""
+        import keras_tuner as kt
+
+        hyperparameters = kt.HyperParameters()
+        hyperparameters.Fixed("unused", 0)
+        oracle = kt.oracles.HyperbandOracle(
+            objective=kt.Objective("score", "max"), max_epochs=max_epochs, factor=settings["factor"],
+            hyperparameters=hyperparameters,
+        )
+        per_iteration = _epochs_of_one_iteration(oracle)
+        wanted = math.ceil(budget_epochs / per_iteration) if budget_epochs else TIME_BUDGET_ITERATIONS
+        return {**settings, "hyperband_iterations": max(int(settings["hyperband_iterations"]), wanted)}
+
     def schedule(self) -> list[tuple[int, int, int]]:
         """``(bracket, round, trials)`` of one Hyperband iteration, in the order the oracle runs them."""
-        oracle = self.oracle
-        brackets = oracle._get_num_brackets()
-        return [
-            (bracket, round_num, oracle._get_size(bracket, round_num))
-            for bracket in reversed(range(brackets))
-            for round_num in range(oracle._get_num_rounds(bracket))
-        ]
+        return _schedule(self.oracle)
 
     def expected_trials(self) -> int | None:
         return self.settings["hyperband_iterations"] * sum(size for _, _, size in self.schedule())
 
     def expected_epochs(self) -> int:
         """Epochs trained in all, with promoted trials continuing from their earlier round."""
-        oracle = self.oracle
-        total = 0
-        for bracket, round_num, size in self.schedule():
-            start = 0 if round_num == 0 else oracle._get_epochs(bracket, round_num - 1)
-            total += size * (oracle._get_epochs(bracket, round_num) - start)
-        return self.settings["hyperband_iterations"] * total
+        return self.settings["hyperband_iterations"] * _epochs_of_one_iteration(self.oracle)
 
     def describe_budget(self) -> str:
         brackets = self.oracle._get_num_brackets()
@@ -66,6 +75,23 @@ class HyperbandBackend(KerasTunerBackend):
             f"{brackets} bracket{'s' if brackets > 1 else ''} x {self.settings['hyperband_iterations']} "
             f"iteration(s): {self.expected_trials()} trials, {self.expected_epochs()} epochs"
         )
+
+
+def _schedule(oracle: Any) -> list[tuple[int, int, int]]:
+    brackets = oracle._get_num_brackets()
+    return [
+        (bracket, round_num, oracle._get_size(bracket, round_num))
+        for bracket in reversed(range(brackets))
+        for round_num in range(oracle._get_num_rounds(bracket))
+    ]
+
+
+def _epochs_of_one_iteration(oracle: Any) -> int:
+    total = 0
+    for bracket, round_num, size in _schedule(oracle):
+        start = 0 if round_num == 0 else oracle._get_epochs(bracket, round_num - 1)
+        total += size * (oracle._get_epochs(bracket, round_num) - start)
+    return total
 
 
 __all__ = ["HyperbandBackend"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -17,11 +18,13 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.search.errors import HpsearchError
     from hpsearch.spaces.catalog import UnknownSpaceError
     from hpsearch.spaces.datasets import DatasetError
+    from hpsearch.reports.collect import ReportError
     from hpsearch.spaces.params import SpaceDefinitionError
     from hpsearch.storage.urls import StorageError
 
     return (
         HpsearchError,
+        ReportError,
         StorageError,
         DatasetError,
         UnknownSpaceError,
@@ -38,6 +41,8 @@ class HpsearchGroup(click.Group):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpsearch prints its own progress
+        # Optuna marks features hpsearch relies on as experimental; the user can do nothing about it.
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         try:
             return super().invoke(ctx)
         except known_errors() as error:
@@ -55,13 +60,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from hpsearch.search.cli import catalog, dashboard, start, studies
+    from hpsearch.search.cli import catalog, compare, dashboard, export, report, retrain, start, studies
 
     for command in (
         start.start,
         start.resume,
         studies.studies,
         studies.show,
+        retrain.retrain,
+        export.export,
+        compare.compare,
+        report.report,
         catalog.spaces,
         catalog.backends,
         dashboard.dashboard,

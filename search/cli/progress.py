@@ -1,6 +1,7 @@
 """Console progress for a running search: one line per trial start, epoch and end."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -17,9 +18,10 @@ def format_params(params: dict[str, Any]) -> str:
 class ConsoleProgress:
     """Prints trial i/n, per-epoch values, best so far and ETA."""
 
-    def __init__(self, objective: Objective, epochs: bool = True) -> None:
+    def __init__(self, objective: Objective, epochs: bool = True, suffix: Callable[[], str] | None = None) -> None:
         self.objective = objective
         self.show_epochs = epochs
+        self.suffix = suffix  # more to say at the end of each finished trial's line (a compare's overall ETA)
         self.best: float | None = None
         self.best_trial: int | None = None
         self.index = 0
@@ -48,9 +50,10 @@ class ConsoleProgress:
         value = f" {self.objective.metric} {outcome.value:.4f}" if outcome.value is not None else ""
         reason = f" ({outcome.reason})" if outcome.reason else ""
         best = f"best {self.best:.4f} (trial {self.best_trial})" if self.best is not None else "no best yet"
+        more = f" | {self.suffix()}" if self.suffix is not None else ""
         click.echo(
             f"{self._counter()} trial {proposal.trial_number} {outcome.state}{value}{reason} in "
-            f"{format_seconds(seconds)} | {best} | ETA {format_seconds(eta) if eta is not None else '?'}"
+            f"{format_seconds(seconds)} | {best} | ETA {format_seconds(eta) if eta is not None else '?'}{more}"
         )
 
     def _counter(self) -> str:

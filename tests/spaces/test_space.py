@@ -90,7 +90,7 @@ def test_when_at_least_lists_the_qualifying_values():
 
 
 def test_unknown_space_names_the_valid_ones():
-    with pytest.raises(UnknownSpaceError, match="Unknown space 'nope'. Valid spaces are: digits_cnn, digits_mlp"):
+    with pytest.raises(UnknownSpaceError, match="Unknown space 'nope'. Valid spaces are: deep_mlp, digits_cnn, digits_mlp"):
         get_space("nope")
 
 

@@ -1,0 +1,216 @@
+"""``hpsearch compare``: several backends (and seeds) on one space under the same budget, in sequence.
+
+Each backend x seed is an ordinary study named ``<compare>-<backend>-s<seed>``, tagged with the
+compare name (study user attribute ``compare``) and holding the compare's definition (system
+attribute), so ``hpsearch report --compare NAME`` finds the studies and ``hpsearch compare --resume
+NAME`` (or the same command again) continues where it stopped: finished studies are kept, the
+interrupted one resumes, the missing ones start.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hpsearch.search.backends import get_backend
+from hpsearch.search.errors import UserError
+from hpsearch.search.session import (
+    ResumeRequest,
+    SearchSession,
+    StartRequest,
+    check_positive,
+    open_working_storage,
+    plan_start,
+    resume_session,
+)
+from hpsearch.spaces.catalog import get_space
+from hpsearch.storage import record
+from hpsearch.storage.studies import study_exists
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """What one compare run searches, and with which shared budget (per backend and seed)."""
+
+    name: str
+    space: str
+    backends: tuple[str, ...]
+    seeds: tuple[int, ...]
+    budget_epochs: int | None
+    timeout: float | None
+    max_epochs: int | None = None
+    epoch_timeout: float | None = None
+    train_samples: int | None = None
+    data_path: str | None = None
+    artifacts: str | None = None
+
+    def runs(self) -> list[tuple[str, int]]:
+        """``(backend, seed)`` in the order they run: every backend on a seed before the next seed."""
+        return [(backend, seed) for seed in self.seeds for backend in self.backends]
+
+    def study_name(self, backend: str, seed: int) -> str:
+        return f"{self.name}-{backend}-s{seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["backends"], data["seeds"] = list(self.backends), list(self.seeds)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ComparePlan:
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in data.items() if k in known}
+        values["backends"], values["seeds"] = tuple(values["backends"]), tuple(values["seeds"])
+        return cls(**values)
+
+    def describe_budget(self) -> str:
+        if self.budget_epochs is not None:
+            return f"{self.budget_epochs} training epochs per backend and seed"
+        return f"{self.timeout:g} s per backend and seed"
+
+
+@dataclass
+class CompareRequest:
+    space: str
+    backends: Sequence[str]
+    seeds: int = 1
+    budget_epochs: int | None = None
+    timeout: float | None = None
+    name: str | None = None
+    max_epochs: int | None = None
+    epoch_timeout: float | None = None
+    train_samples: int | None = None
+    data_path: str | None = None
+    artifacts: str | None = None
+
+
+def default_name(plan: ComparePlan) -> str:
+    """``<space>-cmp-<hash of the settings>``: the same command finds the same compare run again."""
+    settings = {k: v for k, v in plan.to_dict().items() if k != "name"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{plan.space}-cmp-{digest}"
+
+
+def plan_compare(request: CompareRequest) -> ComparePlan:
+    """Validate a compare request (names, budgets) before anything is written or trained."""
+    space = get_space(request.space)
+    backends = [b.strip() for b in request.backends if b.strip()]
+    if len(backends) < 1:
+        raise UserError("--backends needs at least one backend name, e.g. --backends random,hyperband,tpe.")
+    if len(set(backends)) != len(backends):
+        raise UserError(f"--backends names a backend twice: {','.join(backends)}.")
+    for backend in backends:
+        get_backend(backend)  # UnknownBackendError names the valid ones
+    for option, value in (("--seeds", request.seeds), ("--budget-epochs", request.budget_epochs),
+                          ("--timeout", request.timeout), ("--max-epochs", request.max_epochs),
+                          ("--epoch-timeout", request.epoch_timeout), ("--train-samples", request.train_samples)):
+        check_positive(option, value)
+    if request.budget_epochs is not None and request.timeout is not None:
+        raise UserError("Give one shared budget, --budget-epochs or --timeout, not both.")
+    budget_epochs = request.budget_epochs
+    if budget_epochs is None and request.timeout is None:
+        budget_epochs = space.budget.compare_budget()
+    plan = ComparePlan(
+        name=request.name or "",
+        space=space.name,
+        backends=tuple(backends),
+        seeds=tuple(range(request.seeds)),
+        budget_epochs=budget_epochs,
+        timeout=request.timeout,
+        max_epochs=request.max_epochs,
+        epoch_timeout=request.epoch_timeout,
+        train_samples=request.train_samples,
+        data_path=request.data_path,
+        artifacts=request.artifacts,
+    )
+    if not plan.name:
+        plan = ComparePlan(**{**asdict(plan), "name": default_name(plan)})
+    return plan
+
+
+def stored_plan(storage: Any, name: str) -> ComparePlan | None:
+    """The definition of compare run ``name`` kept in its studies (``None`` if it has none yet)."""
+    import optuna
+
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        if summary.user_attrs.get(record.STUDY_COMPARE) == name:
+            stored = storage.get_study_system_attrs(storage.get_study_id_from_name(summary.study_name))
+            if record.STUDY_COMPARE_PLAN in stored:
+                return ComparePlan.from_dict(stored[record.STUDY_COMPARE_PLAN])
+    return None
+
+
+@dataclass
+class CompareProgress:
+    """Where a compare run stands: runs done, epochs spent, seconds per epoch measured so far."""
+
+    plan: ComparePlan
+    started: float = field(default_factory=time.monotonic)
+    epochs_at_start: int = 0
+    epochs_done: dict[str, int] = field(default_factory=dict)
+    seconds_done: dict[str, float] = field(default_factory=dict)
+
+    def eta(self) -> float | None:
+        """Seconds left: the epochs left in every run x the seconds per epoch measured in this process
+        (a time budget: the time left in every run)."""
+        runs = self.plan.runs()
+        if self.plan.budget_epochs is None:
+            assert self.plan.timeout is not None
+            left = [max(0.0, self.plan.timeout - self.seconds_done.get(self.plan.study_name(b, s), 0.0))
+                    for b, s in runs]
+            return sum(left)
+        spent_here = sum(self.epochs_done.values()) - self.epochs_at_start
+        if spent_here <= 0:
+            return None
+        per_epoch = (time.monotonic() - self.started) / spent_here
+        left = sum(max(0, self.plan.budget_epochs - self.epochs_done.get(self.plan.study_name(b, s), 0))
+                   for b, s in runs)
+        return left * per_epoch
+
+
+def open_run(plan: ComparePlan, storage_url: str, backend: str, seed: int) -> tuple[SearchSession, str]:
+    """The session of one backend x seed: resumed if its study exists, else created."""
+    name = plan.study_name(backend, seed)
+    storage = open_working_storage(storage_url)
+    if study_exists(storage, name):
+        tags = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+        if tags.get(record.STUDY_COMPARE) != plan.name:
+            raise UserError(f"Study '{name}' exists but is not part of compare run '{plan.name}'; "
+                            f"pick another --name.")
+        session = resume_session(ResumeRequest(study=name, storage=storage_url))
+        session.recover()
+        return session, "resumed"
+    backend_cls = get_backend(backend)
+    space = get_space(plan.space)
+    max_epochs = plan.max_epochs or space.budget.max_epochs
+    settings = backend_cls.settings_for_budget(backend_cls.validate_settings({}), max_epochs, plan.budget_epochs)
+    request = StartRequest(
+        space=plan.space, backend=backend, study=name, storage=storage_url, max_epochs=plan.max_epochs,
+        timeout=plan.timeout, epoch_timeout=plan.epoch_timeout, seed=seed, data_path=plan.data_path,
+        train_samples=plan.train_samples, options={k: str(v) for k, v in settings.items()},
+        artifacts=plan.artifacts, budget_epochs=plan.budget_epochs, compare=plan.name,
+        unlimited_time=plan.timeout is None,
+    )
+    session = SearchSession.create(plan_start(request))
+    session.storage.set_study_system_attr(
+        session.storage.get_study_id_from_name(name), record.STUDY_COMPARE_PLAN, plan.to_dict()
+    )
+    return session, "started"
+
+
+def compare_sessions(plan: ComparePlan, storage_url: str) -> Iterator[tuple[str, int, SearchSession, str]]:
+    """Each backend x seed's session in turn (``backend, seed, session, "started"|"resumed"``)."""
+    for backend, seed in plan.runs():
+        session, action = open_run(plan, storage_url, backend, seed)
+        yield backend, seed, session, action
+
+
+def epochs_spent(session: SearchSession) -> int:
+    return record.epochs_spent(session.study.get_trials(deepcopy=False))
+
+
+__all__ = ["CompareProgress", "ComparePlan", "CompareRequest", "compare_sessions", "default_name", "epochs_spent",
+           "open_run", "plan_compare", "stored_plan"]

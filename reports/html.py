@@ -20,7 +20,7 @@ h1{font-size:24px;margin:8px 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bo
 h3{font-size:16px;margin:22px 0 6px}p.meta{color:#555;margin:0 0 12px;font-size:13px;overflow-wrap:anywhere}
 .tablebox{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f3f5f8}td.r,th.r{text-align:right;white-space:nowrap}
 tbody tr:first-child td{font-weight:600}table.plain tbody tr:first-child td{font-weight:normal}
 ul.findings li{margin:4px 0}.warn{color:#a40}.note{color:#666;font-size:12px;margin:2px 0 10px}
@@ -34,7 +34,7 @@ def _table(table: Table, plain: bool = True, heat: list[list[float | None]] | No
     if not table.rows:
         return ""
     right = table.right
-    head = "".join(f'<th class="r">{html.escape(h)}</th>' if i in right else f"<th>{html.escape(h)}</th>"
+    head = "".join(f'<th class="r">{_breakable(h)}</th>' if i in right else f"<th>{_breakable(h)}</th>"
                    for i, h in enumerate(table.headers))
     body = []
     for r, row in enumerate(table.rows):
@@ -50,6 +50,11 @@ def _table(table: Table, plain: bool = True, heat: list[list[float | None]] | No
     css = ' class="plain"' if plain else ""
     return (f'<div class="tablebox"><table{css}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
             f"</table></div>{note}")
+
+
+def _breakable(name: str) -> str:
+    """A header that may wrap after its underscores ("conv_blocks" -> "conv_" / "blocks"), never mid-word."""
+    return "_<wbr>".join(html.escape(part) for part in name.split("_"))
 
 
 def _heat_color(cells: list[list[float | None]], value: float) -> str:
@@ -103,7 +108,7 @@ def _study_section(study: StudySummary, figures: _Figures) -> str:
         row.append(figures.div(charts.importances(study)) + f'<p class="note">{html.escape(study.importance_note)}</p>')
     elif study.importance_note:
         row.append(f'<p class="note">{html.escape(study.importance_note)}</p>')
-    if len(study.parallel_rows) >= 2 and study.parallel_params:
+    if study.parallel_rows and study.parallel_params:
         row.append(figures.div(charts.parallel(study)))
     parts += row
     return "\n".join(p for p in parts if p)

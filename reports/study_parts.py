@@ -14,26 +14,42 @@ from hpsearch.storage import record
 
 TOP_CURVES = 8
 PARALLEL_TRIALS = 300  # the best trials drawn in parallel coordinates
+PARALLEL_MIN_TRIALS = 3
 IMPORTANCE_MIN_TRIALS = 10
-IMPORTANCE_MAX_TRIALS = 400  # an evenly spaced subset of a bigger study keeps a report fast
-IMPORTANCE_TREES = 64  # Optuna's default forest; halved past IMPORTANCE_FULL_FOREST trials (seconds, not tens)
-IMPORTANCE_FULL_FOREST = 200
+# fANOVA's cost grows with trials x trees (400 trials x 32 trees: 4.4 s on the 2-core CPU; 200 x 32:
+# 1.9 s): an evenly spaced subset of a bigger study keeps a report of 10,000 trials within seconds.
+IMPORTANCE_MAX_TRIALS = 200
+IMPORTANCE_TREES = 64  # Optuna's default forest; halved past IMPORTANCE_FULL_FOREST trials
+IMPORTANCE_FULL_FOREST = 100
 PIVOT_MAX_VALUES = 12
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def failure_groups(failed: Sequence[FrozenTrial]) -> list[FailureGroup]:
-    """Failed trials grouped by reason, numbers aside ("projected 72 s" and "projected 288 s" agree)."""
-    groups: dict[str, FailureGroup] = {}
+    """Failed trials grouped by reason, numbers aside ("projected 72 s" and "projected 288 s" agree).
+
+    A group's ``pattern`` keeps the numbers all its reasons share and gives the range of the others:
+    "too slow: projected 72-288 s per epoch exceeds the epoch time limit of 60 s (--epoch-timeout)".
+    """
+    reasons: dict[str, list[str]] = {}
     for trial in failed:
         reason = str(trial.user_attrs.get(record.FAIL_REASON) or "no reason recorded")
-        pattern = _NUMBER.sub("N", reason)
-        if pattern in groups:
-            groups[pattern].count += 1
-        else:
-            groups[pattern] = FailureGroup(pattern=pattern, example=reason, count=1)
-    return sorted(groups.values(), key=lambda g: -g.count)
+        reasons.setdefault(_NUMBER.sub("N", reason), []).append(reason)
+    groups = [FailureGroup(pattern=_ranges(found), example=found[0], count=len(found)) for found in reasons.values()]
+    return sorted(groups, key=lambda g: -g.count)
+
+
+def _ranges(reasons: list[str]) -> str:
+    """The first reason, each of its numbers replaced by the range of that number over ``reasons``."""
+    numbers = [_NUMBER.findall(reason) for reason in reasons]
+    parts = _NUMBER.split(reasons[0])
+    text = parts[0]
+    for index, rest in enumerate(parts[1:]):
+        values = sorted({column[index] for column in numbers}, key=float)
+        text += values[0] if len(values) == 1 else f"{values[0]}-{values[-1]}"
+        text += rest
+    return text
 
 
 def ranked(complete: Sequence[FrozenTrial], maximize: bool) -> list[FrozenTrial]:
@@ -101,12 +117,15 @@ def importances(complete: Sequence[FrozenTrial], maximize: bool) -> tuple[dict[s
 
 
 def parallel_rows(complete: Sequence[FrozenTrial], maximize: bool) -> tuple[list[str], list[dict[str, Any]]]:
-    """The best trials' values of the parameters they all have, for parallel coordinates."""
+    """The best trials' values of the parameters they all have and that vary among them, for parallel
+    coordinates (a parameter with one value draws an axis that says nothing); none below
+    ``PARALLEL_MIN_TRIALS`` trials."""
     best = ranked(complete, maximize)[:PARALLEL_TRIALS]
-    if not best:
+    if len(best) < PARALLEL_MIN_TRIALS:
         return [], []
     common = set.intersection(*(set(t.params) for t in best))
-    order = [name for name in best[0].params if name in common]
+    order = [name for name in best[0].params
+             if name in common and len({repr(t.params[name]) for t in best}) > 1]
     rows = [{"trial": t.number, "value": float(t.value), **{p: t.params[p] for p in order}} for t in best]
     return order, rows
 

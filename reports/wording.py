@@ -73,7 +73,8 @@ def target_sentence(groups: Sequence[GroupSummary], index: int, metric: str) -> 
 
     def order(g: GroupSummary) -> tuple:
         t = g.targets[index]
-        return (-(t.reached / t.runs), t.epochs if t.epochs is not None else float("inf"))
+        return (-(t.reached / t.runs), t.epochs if t.epochs is not None else float("inf"),
+                t.seconds if t.seconds is not None else float("inf"))
 
     reached.sort(key=order)
     parts = []

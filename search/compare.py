@@ -67,9 +67,12 @@ class ComparePlan:
         return cls(**values)
 
     def describe_budget(self) -> str:
+        parts = []
         if self.budget_epochs is not None:
-            return f"{self.budget_epochs} training epochs per backend and seed"
-        return f"{self.timeout:g} s per backend and seed"
+            parts.append(f"{self.budget_epochs} training epochs")
+        if self.timeout is not None:
+            parts.append(f"{self.timeout:g} s")
+        return " or ".join(parts) + " per backend and seed" + (", whichever comes first" if len(parts) > 1 else "")
 
 
 @dataclass
@@ -108,18 +111,16 @@ def plan_compare(request: CompareRequest) -> ComparePlan:
                           ("--timeout", request.timeout), ("--max-epochs", request.max_epochs),
                           ("--epoch-timeout", request.epoch_timeout), ("--train-samples", request.train_samples)):
         check_positive(option, value)
-    if request.budget_epochs is not None and request.timeout is not None:
-        raise UserError("Give one shared budget, --budget-epochs or --timeout, not both.")
-    budget_epochs = request.budget_epochs
-    if budget_epochs is None and request.timeout is None:
-        budget_epochs = space.budget.compare_budget()
+    budget_epochs, timeout = request.budget_epochs, request.timeout
+    if budget_epochs is None and timeout is None:  # the space's default: epochs, with a time cap
+        budget_epochs, timeout = space.budget.compare_budget(), space.budget.compare_timeout
     plan = ComparePlan(
         name=request.name or "",
         space=space.name,
         backends=tuple(backends),
         seeds=tuple(range(request.seeds)),
         budget_epochs=budget_epochs,
-        timeout=request.timeout,
+        timeout=timeout,
         max_epochs=request.max_epochs,
         epoch_timeout=request.epoch_timeout,
         train_samples=request.train_samples,
@@ -145,30 +146,46 @@ def stored_plan(storage: Any, name: str) -> ComparePlan | None:
 
 @dataclass
 class CompareProgress:
-    """Where a compare run stands: runs done, epochs spent, seconds per epoch measured so far."""
+    """Where a compare run stands: epochs and seconds each run has spent, and what this process trained."""
 
     plan: ComparePlan
     started: float = field(default_factory=time.monotonic)
-    epochs_at_start: int = 0
-    epochs_done: dict[str, int] = field(default_factory=dict)
-    seconds_done: dict[str, float] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    epochs_at_open: dict[str, int] = field(default_factory=dict)
+
+    def load_existing(self, storage: Any) -> None:
+        """Count what the runs started earlier (by another process) already spent."""
+        for backend, seed in self.plan.runs():
+            name = self.plan.study_name(backend, seed)
+            if study_exists(storage, name):
+                study_id = storage.get_study_id_from_name(name)
+                epochs = record.epochs_spent(storage.get_all_trials(study_id, deepcopy=False))
+                self.update(name, epochs, record.study_elapsed(storage.get_study_system_attrs(study_id)))
+
+    def opened(self, study: str, epochs: int, seconds: float) -> None:
+        self.epochs_at_open[study] = epochs
+        self.update(study, epochs, seconds)
+
+    def update(self, study: str, epochs: int, seconds: float) -> None:
+        self.epochs[study], self.seconds[study] = epochs, seconds
 
     def eta(self) -> float | None:
-        """Seconds left: the epochs left in every run x the seconds per epoch measured in this process
+        """Seconds left: the epochs left in every run x the seconds per epoch this process has measured
         (a time budget: the time left in every run)."""
-        runs = self.plan.runs()
+        names = [self.plan.study_name(b, s) for b, s in self.plan.runs()]
+        timeout = self.plan.timeout
+        by_time = None if timeout is None else sum(max(0.0, timeout - self.seconds.get(n, 0.0)) for n in names)
         if self.plan.budget_epochs is None:
-            assert self.plan.timeout is not None
-            left = [max(0.0, self.plan.timeout - self.seconds_done.get(self.plan.study_name(b, s), 0.0))
-                    for b, s in runs]
-            return sum(left)
-        spent_here = sum(self.epochs_done.values()) - self.epochs_at_start
-        if spent_here <= 0:
-            return None
-        per_epoch = (time.monotonic() - self.started) / spent_here
-        left = sum(max(0, self.plan.budget_epochs - self.epochs_done.get(self.plan.study_name(b, s), 0))
-                   for b, s in runs)
-        return left * per_epoch
+            return by_time
+        trained_here = sum(self.epochs[name] - self.epochs_at_open[name] for name in self.epochs_at_open)
+        if trained_here <= 0:
+            return by_time
+        per_epoch = (time.monotonic() - self.started) / trained_here
+        left = [max(0, self.plan.budget_epochs - self.epochs.get(name, 0)) * per_epoch for name in names]
+        if timeout is not None:
+            left = [min(seconds, max(0.0, timeout - self.seconds.get(name, 0.0))) for seconds, name in zip(left, names)]
+        return sum(left)
 
 
 def open_run(plan: ComparePlan, storage_url: str, backend: str, seed: int) -> tuple[SearchSession, str]:

@@ -36,7 +36,8 @@ class RunBudget:
     timeout: float | None = None
     epoch_timeout: float | None = None
     epochs: int | None = None
-    max_failures_in_row: int = 5
+    max_failures_in_row: int = 5  # errors (exceptions, NaN losses): something is broken
+    max_too_slow_in_row: int = 20  # trials failed by the per-epoch time limit: the space outgrows the machine
 
 
 @dataclass
@@ -125,7 +126,7 @@ class SearchRunner:
         self._run_started = time.monotonic()
         self._elapsed_base = record.study_elapsed(self.storage.get_study_system_attrs(self.study_id))
         deadline = self._run_started + budget.timeout if budget.timeout is not None else None
-        failures_in_row = 0
+        failures_in_row = too_slow_in_row = 0
         total = budget.trials
         expected = self.backend.expected_trials()
         if expected is not None:
@@ -166,14 +167,26 @@ class SearchRunner:
             summary.outcomes.append(outcome)
             self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, total, deadline))
             self._stop_if_interrupted(summary)
-            failures_in_row = failures_in_row + 1 if outcome.state == "FAIL" else 0
-            if failures_in_row >= budget.max_failures_in_row:
-                raise FatalError(
-                    f"{failures_in_row} trials failed in a row; the last failed with: {outcome.reason}"
-                )
+            if outcome.state != "FAIL":
+                failures_in_row = too_slow_in_row = 0
+            elif outcome.by_limit:
+                too_slow_in_row += 1  # a configuration too slow for this machine is a result, not an error
+            else:
+                failures_in_row += 1
+            self._check_failures(outcome, failures_in_row, too_slow_in_row, budget)
         summary.seconds = time.monotonic() - self._run_started
         self._account_time()
         return summary
+
+    @staticmethod
+    def _check_failures(outcome: Outcome, errors: int, too_slow: int, budget: RunBudget) -> None:
+        if errors >= budget.max_failures_in_row:
+            raise FatalError(f"{errors} trials failed in a row; the last failed with: {outcome.reason}")
+        if too_slow >= budget.max_too_slow_in_row:
+            raise FatalError(
+                f"{too_slow} trials in a row were stopped by the epoch time limit before finishing an epoch "
+                f"(the last: {outcome.reason}): raise --epoch-timeout or search smaller models."
+            )
 
     def _account_time(self) -> None:
         """Store the study's elapsed seconds (what a resumed --timeout and the reports count)."""
@@ -227,11 +240,11 @@ class SearchRunner:
             outcome = monitor.outcome("PRUNED", f"pruned by the backend after epoch {monitor.last_step}")
         except LimitReached as stop:
             if monitor.best is not None:  # a finished epoch is never thrown away
-                outcome = monitor.outcome("COMPLETE", f"stopped after epoch {monitor.last_step}: {stop}")
+                outcome = monitor.outcome("COMPLETE", f"stopped after epoch {monitor.last_step}: {stop}", by_limit=True)
             elif stop.study_budget:
-                outcome, interrupted = monitor.outcome("FAIL", f"interrupted: {stop}"), True
+                outcome, interrupted = monitor.outcome("FAIL", f"interrupted: {stop}", by_limit=True), True
             else:
-                outcome = monitor.outcome("FAIL", str(stop))
+                outcome = monitor.outcome("FAIL", str(stop), by_limit=True)
         except TrialInterrupted as stop:
             outcome, interrupted = monitor.outcome("FAIL", f"interrupted: {stop}"), True
         except KeyboardInterrupt:

@@ -51,7 +51,8 @@ SPACES: dict[str, Space] = {
             params=tuple(_cnn_params(3, 128)),
             builder=f"{BUILDERS}:build_cnn",
             dataset="mnist",
-            budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60, compare_epochs=24),
+            budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60, compare_epochs=16,
+                          compare_timeout=450),
         ),
         Space(
             name="mnist_mlp",
@@ -59,7 +60,8 @@ SPACES: dict[str, Space] = {
             params=tuple(_dense_params(1, 5, MLP_ACTIVATIONS)),
             builder=f"{BUILDERS}:build_mlp",
             dataset="mnist",
-            budget=Budget(trials=20, max_epochs=6, timeout=840, epoch_timeout=60, compare_epochs=48),
+            budget=Budget(trials=20, max_epochs=6, timeout=840, epoch_timeout=60, compare_epochs=48,
+                          compare_timeout=450),
         ),
         Space(
             name="digits_mlp",

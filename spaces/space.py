@@ -39,7 +39,8 @@ class Budget:
 
     ``trials`` bounds backends without a schedule of their own; ``timeout`` bounds the whole run and
     ``epoch_timeout`` each trial, in seconds. ``compare_epochs`` is the training epochs each backend
-    gets in an ``hpsearch compare`` run (default: ``max_epochs`` x ``trials``).
+    gets in an ``hpsearch compare`` run (default: ``max_epochs`` x ``trials``), ``compare_timeout``
+    the seconds it may take at most (so that the default compare fits a known time).
     """
 
     trials: int | None = 20
@@ -47,6 +48,7 @@ class Budget:
     timeout: float | None = None
     epoch_timeout: float | None = None
     compare_epochs: int | None = None
+    compare_timeout: float | None = None
 
     def compare_budget(self) -> int:
         return self.compare_epochs or self.max_epochs * (self.trials or 10)
@@ -58,6 +60,7 @@ class Budget:
             "timeout": self.timeout,
             "epoch_timeout": self.epoch_timeout,
             "compare_epochs": self.compare_epochs,
+            "compare_timeout": self.compare_timeout,
         }
 
 
@@ -172,6 +175,7 @@ class Space:
                 + ([f"timeout={self.budget.timeout:g}s"] if self.budget.timeout else [])
                 + ([f"epoch_timeout={self.budget.epoch_timeout:g}s"] if self.budget.epoch_timeout else [])
                 + [f"compare_epochs={self.budget.compare_budget()}"]
+                + ([f"compare_timeout={self.budget.compare_timeout:g}s"] if self.budget.compare_timeout else [])
             ),
             "  parameters:",
         ]

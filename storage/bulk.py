@@ -49,48 +49,51 @@ def _load(storage: Any, study_id: int, skip: set[str]) -> list[FrozenTrial]:
         return moment.replace(tzinfo=_dt.timezone.utc).astimezone().replace(tzinfo=None)
 
     with storage.engine.connect() as connection:
+        # ``.all()`` fetches in one call; iterating a result fetches row by row (a third of the time).
         rows = connection.execute(
             sa.select(trials_t.c.trial_id, trials_t.c.number, trials_t.c.state, trials_t.c.datetime_start,
                       trials_t.c.datetime_complete).where(trials_t.c.study_id == study_id)
         ).all()
         fields: dict[int, dict[str, Any]] = {
-            row.trial_id: {"number": row.number, "state": row.state, "start": local(row.datetime_start),
-                           "complete": local(row.datetime_complete), "params": {}, "distributions": {},
-                           "values": {}, "steps": {}, "user": {}, "system": {}}
-            for row in rows
+            trial_id: {"number": number, "state": state, "start": local(start), "complete": local(complete),
+                       "params": {}, "distributions": {}, "values": {}, "steps": {}, "user": {}, "system": {}}
+            for trial_id, number, state, start, complete in rows
         }
         parsed: dict[str, Any] = {}
-        for row in connection.execute(
+        for trial_id, name, value, distribution_json in connection.execute(
             sa.select(params_t.c.trial_id, params_t.c.param_name, params_t.c.param_value,
                       params_t.c.distribution_json).where(params_t.c.trial_id.in_(ids)).order_by(params_t.c.param_id)
-        ):
-            distribution = parsed.get(row.distribution_json)
+        ).all():
+            distribution = parsed.get(distribution_json)
             if distribution is None:
-                distribution = parsed[row.distribution_json] = distributions.json_to_distribution(row.distribution_json)
-            trial = fields[row.trial_id]
-            trial["params"][row.param_name] = distribution.to_external_repr(row.param_value)
-            trial["distributions"][row.param_name] = distribution
-        for row in connection.execute(
+                distribution = parsed[distribution_json] = distributions.json_to_distribution(distribution_json)
+            trial = fields[trial_id]
+            trial["params"][name] = distribution.to_external_repr(value)
+            trial["distributions"][name] = distribution
+        value_types = models.TrialValueModel.TrialValueType
+        for trial_id, objective, value, value_type in connection.execute(
             sa.select(values_t.c.trial_id, values_t.c.objective, values_t.c.value, values_t.c.value_type)
             .where(values_t.c.trial_id.in_(ids))
-        ):
-            value_type = models.TrialValueModel.TrialValueType[row.value_type] if isinstance(row.value_type, str) else row.value_type
-            fields[row.trial_id]["values"][row.objective] = models.TrialValueModel.stored_repr_to_value(row.value, value_type)
+        ).all():
+            kind = value_types[value_type] if isinstance(value_type, str) else value_type
+            fields[trial_id]["values"][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
         step_types = models.TrialIntermediateValueModel.TrialIntermediateValueType
-        for row in connection.execute(
+        to_value = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+        for trial_id, step, value, value_type in connection.execute(
             sa.select(steps_t.c.trial_id, steps_t.c.step, steps_t.c.intermediate_value,
                       steps_t.c.intermediate_value_type).where(steps_t.c.trial_id.in_(ids))
-        ):
-            kind = step_types[row.intermediate_value_type] if isinstance(row.intermediate_value_type, str) else row.intermediate_value_type
-            fields[row.trial_id]["steps"][row.step] = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(
-                row.intermediate_value, kind
-            )
+        ).all():
+            kind = step_types[value_type] if isinstance(value_type, str) else value_type
+            fields[trial_id]["steps"][step] = to_value(value, kind)
         for table, key in ((user_t, "user"), (system_t, "system")):
             query = sa.select(table.c.trial_id, table.c.key, table.c.value_json).where(table.c.trial_id.in_(ids))
             if key == "system" and skip:
                 query = query.where(table.c.key.not_in(sorted(skip)))
-            for row in connection.execute(query):
-                fields[row.trial_id][key][row.key] = json.loads(row.value_json)
+            found = connection.execute(query).all()
+            # One JSON document for every value: one parser call instead of one per attribute.
+            decoded = json.loads("[" + ",".join(value_json for _, _, value_json in found) + "]")
+            for (trial_id, name, _), value in zip(found, decoded):
+                fields[trial_id][key][name] = value
     trials = []
     for trial_id, f in fields.items():
         values = [f["values"][i] for i in sorted(f["values"])] if f["values"] else None

@@ -85,13 +85,15 @@ class Outcome:
 
     ``value`` is the best objective over the proposal's epochs (``None`` if no epoch finished);
     ``history`` maps each of those steps (epochs done, 1-based) to its objective. ``reason`` says why
-    a trial failed or stopped early.
+    a trial failed or stopped early; ``by_limit`` is true when a limit stopped it (the per-epoch time
+    limit, the study's time or epoch budget) rather than an error.
     """
 
     state: str
     value: float | None
     history: dict[int, float]
     reason: str | None = None
+    by_limit: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ class HyperbandBackend(KerasTunerBackend):
 
     @classmethod
     def settings_for_budget(cls, settings: dict[str, Any], max_epochs: int, budget_epochs: int | None) -> dict[str, Any]:
-        """Enough iterations of the brackets to spend ``budget_epochs`` (a time budget: many)."""
+        """Enough iterations of the brackets to spend ``budget_epochs`` (a time budget: many); the
+        budget, not the schedule, ends the search."""
         import keras_tuner as kt
 
         hyperparameters = kt.HyperParameters()
@@ -55,7 +56,9 @@ class HyperbandBackend(KerasTunerBackend):
             hyperparameters=hyperparameters,
         )
         per_iteration = _epochs_of_one_iteration(oracle)
-        wanted = math.ceil(budget_epochs / per_iteration) if budget_epochs else TIME_BUDGET_ITERATIONS
+        # Twice what the budget would take if every trial finished: failed trials (too slow for the
+        # epoch time limit) train no epochs, so an iteration often costs less than its schedule says.
+        wanted = math.ceil(2 * budget_epochs / per_iteration) if budget_epochs else TIME_BUDGET_ITERATIONS
         return {**settings, "hyperband_iterations": max(int(settings["hyperband_iterations"]), wanted)}
 
     def schedule(self) -> list[tuple[int, int, int]]:

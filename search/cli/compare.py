@@ -16,9 +16,10 @@ from hpsearch.search.cli.options import format_seconds, storage_option
 @click.option("--seeds", type=int, default=1, show_default=True, metavar="N",
               help="Run each backend with seeds 0..N-1 (seed-to-seed spread needs N >= 2).")
 @click.option("--budget-epochs", type=int, default=None, metavar="N",
-              help="Training epochs each backend and seed may spend [default: the space's, e.g. mnist_cnn 24].")
+              help="Training epochs each backend and seed may spend [default: the space's; mnist_cnn: 16, "
+                   "at most 450 s].")
 @click.option("--timeout", type=float, default=None, metavar="SECONDS",
-              help="Seconds each backend and seed may spend (instead of --budget-epochs).")
+              help="Seconds each backend and seed may spend (with --budget-epochs too: whichever comes first).")
 @click.option("--name", default=None, help="Compare run name [default: SPACE-cmp-<hash of the settings>].")
 @click.option("--resume", "resume_name", default=None, metavar="NAME",
               help="Continue compare run NAME with the settings stored in its studies.")
@@ -87,6 +88,7 @@ def _run(plan, url: str, quiet: bool) -> None:
     from hpsearch.search.cli.progress import ConsoleProgress
     from hpsearch.search.compare import CompareProgress, compare_sessions, epochs_spent
     from hpsearch.search.errors import FatalError
+    from hpsearch.search.session import open_working_storage
     from hpsearch.storage.urls import mask_password
 
     runs = plan.runs()
@@ -94,21 +96,16 @@ def _run(plan, url: str, quiet: bool) -> None:
                f"{len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''}; {plan.describe_budget()})")
     click.echo(f"storage:   {mask_password(url)}")
     progress = CompareProgress(plan)
+    progress.load_existing(open_working_storage(url))
     stopped: list[str] = []
-    first = True
     for index, (backend, seed, session, action) in enumerate(compare_sessions(plan, url), start=1):
         study = plan.study_name(backend, seed)
-        progress.epochs_done[study] = epochs_spent(session)
-        progress.seconds_done[study] = session.elapsed()
-        if first:
-            progress.epochs_at_start = sum(progress.epochs_done.values())
-            first = False
+        progress.opened(study, epochs_spent(session), session.elapsed())
         budget = session.budget()
         click.echo(f"\n[{index}/{len(runs)}] {backend}, seed {seed}: study {study} ({action})")
 
-        def overall(session=session, study=study) -> str:
-            progress.epochs_done[study] = epochs_spent(session)
-            progress.seconds_done[study] = session.runner.elapsed()
+        def overall(session=session, study=study, index=index) -> str:
+            progress.update(study, epochs_spent(session), session.runner.elapsed())
             eta = progress.eta()
             return f"compare {index}/{len(runs)} ETA {format_seconds(eta) if eta is not None else '?'}"
 
@@ -123,7 +120,6 @@ def _run(plan, url: str, quiet: bool) -> None:
             stopped.append(f"{study}: {error}")
             click.echo(f"Stopped {study}: {error}", err=True)
             continue
-        progress.epochs_done[study] = epochs_spent(session)
         click.echo(f"{study}: {summary.stop_reason}; {summary.trials_run} trials in {format_seconds(summary.seconds)}.")
     if stopped:
         click.echo(f"{len(stopped)} run(s) stopped early: {'; '.join(stopped)}", err=True)
@@ -141,5 +137,9 @@ def _report(name: str, url: str, targets, output: str | None, fmt: str) -> None:
     click.echo("")
     for sentence in result.findings:
         click.echo(sentence)
+    leader = result.groups[0] if result.groups else None
+    if leader is not None and leader.best_study is not None:
+        click.echo(f"Best: {leader.best_study} trial {leader.best_trial} ({result.metric} {leader.best_high:.4f}); "
+                   f"its test accuracy: hpsearch retrain {leader.best_study} --storage {mask_password(url)}")
     click.echo(f"Report: {path}")
     click.echo(f"Again: hpsearch report --compare {name} --storage {mask_password(url)}")

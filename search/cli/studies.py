@@ -30,6 +30,8 @@ def studies(storage: str | None) -> None:
     """List the studies in the storage: space, backend, trials by state, best value."""
     import optuna
 
+    from hpsearch.storage import record
+    from hpsearch.storage.bulk import load_trials
     from hpsearch.storage.studies import read_meta
     from hpsearch.storage.urls import mask_password
 
@@ -42,7 +44,7 @@ def studies(storage: str | None) -> None:
     for summary in summaries:
         study_id = rdb.get_study_id_from_name(summary.study_name)
         meta = read_meta(rdb.get_study_system_attrs(study_id), summary.user_attrs)
-        trials = rdb.get_all_trials(study_id, deepcopy=False)
+        trials = load_trials(rdb, study_id, skip_system_attrs={record.TRIAL_HISTORY})
         best = summary.best_trial.value if summary.best_trial is not None else None
         rows.append((
             summary.study_name,

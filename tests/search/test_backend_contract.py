@@ -140,3 +140,20 @@ def test_hyperband_still_promotes_when_trials_of_a_round_fail(tmp_path):
     assert len(promoted) == 3 + 1 + 2  # every promotion slot of brackets 2 and 1 is filled
     for proposal in promoted:
         assert study.trials[proposal.promoted_from].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_shared_budget_is_never_cut_short_by_the_backend_s_own_schedule(name, tmp_path):
+    cls = get_backend(name)
+    settings = cls.validate_settings({})
+    for budget_epochs in (5, 40, None):
+        adjusted = cls.settings_for_budget(settings, 4, budget_epochs)
+        assert set(adjusted) == set(settings)
+        if name != "hyperband":
+            assert adjusted == settings
+            continue
+        backend, _ = make_backend(name, SPACE, tmp_path / str(budget_epochs), max_epochs=4, settings=adjusted)
+        if budget_epochs is None:  # a time budget: Hyperband repeats its brackets until the time is spent
+            assert adjusted["hyperband_iterations"] >= 50
+        else:  # twice the budget's epochs, since failed trials train none
+            assert backend.expected_epochs() >= 2 * budget_epochs

@@ -86,7 +86,7 @@ INTERRUPTS = [(backend, signal.SIGKILL) for backend in backend_names()] + [
 
 @pytest.mark.parametrize(("backend", "sig"), INTERRUPTS,
                          ids=[f"{b}-{'SIGKILL' if s == signal.SIGKILL else 'SIGINT'}" for b, s in INTERRUPTS])
-def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlite_url):
+def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlite_url, tmp_path):
     study = f"kill-{backend}"
     stopped = interrupt_mid_trial(sqlite_url, backend, study, sig)
     if sig == signal.SIGINT:
@@ -126,7 +126,10 @@ def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlit
     carried = record.copied_steps(rerun)
     # It continued from the interrupted trial's checkpoint: at least one of that trial's own epochs
     # is carried over (same values), and only the epochs after it were trained again.
-    assert max(carried) > interrupted.user_attrs["initial_epoch"], (carried, kept)
+    notes = sorted(str(p.relative_to(tmp_path)) + ": " + p.read_text()
+                   for p in tmp_path.glob(f"hpsearch-artifacts/{study}/checkpoints/trial-{cut.number:05d}/*.json"))
+    assert carried and max(carried) > interrupted.user_attrs["initial_epoch"], (
+        carried, kept, interrupted.params, rerun.params, interrupted.user_attrs, rerun.user_attrs, notes)
     for step in carried:
         assert rerun.intermediate_values[step] == kept[step]
     if rerun.state == TrialState.COMPLETE:

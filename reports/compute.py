@@ -29,7 +29,7 @@ from hpsearch.reports.study_parts import (
 from hpsearch.reports.wording import findings, group_label
 from hpsearch.storage import record
 
-# Default targets: the two highest of these that some study reached (metrics maximized in [0, 1]).
+# Default targets: the two highest of these that some study reached, and the next (metrics maximized in [0, 1]).
 TARGET_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
 
 
@@ -165,14 +165,16 @@ def rank_key(group: GroupSummary, maximize: bool) -> tuple:
 
 
 def default_targets(studies: Sequence[StudyData]) -> list[float]:
-    """The two highest of ``TARGET_LEVELS`` that some study reached (none for minimized metrics)."""
+    """The two highest of ``TARGET_LEVELS`` that some study reached, and the next one, which none reached
+    (the report then says how far every study stayed from it); none for minimized metrics."""
     if not studies or not all(s.maximize for s in studies):
         return []
     values = [t.value for s in studies for t in s.trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not values or not 0.0 <= max(values) <= 1.0:
         return []
     reached = [level for level in TARGET_LEVELS if level <= max(values)]
-    return reached[-2:]
+    missed = [level for level in TARGET_LEVELS if level > max(values)]
+    return reached[-2:] + missed[:1]
 
 
 def build_report(studies: Sequence[StudyData], targets: Sequence[float] | None = None, title: str = "",

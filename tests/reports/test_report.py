@@ -240,6 +240,15 @@ def test_a_report_on_a_study_made_without_hpsearch(sqlite_url, tmp_path):
     md = tmp_path / "plain.md"
     assert invoke("report", "plain", "--storage", sqlite_url, "-o", str(md)).exit_code == 0
     assert "a plain Optuna study" in md.read_text() and "x \\ kind" in md.read_text()
+    # Without --target: the highest levels some trial reached (here only 0.5, the best being 0.53), and
+    # the next one up, which none reached.
+    default = tmp_path / "default.json"
+    assert invoke("report", "plain", "--storage", sqlite_url, "-o", str(default)).exit_code == 0
+    data = json.loads(default.read_text())
+    assert data["targets"] == [0.5, 0.8]
+    reached, missed = data["studies"][0]["targets"]
+    assert reached["trial"] is not None and missed["trial"] is None
+    assert any(sentence.startswith("value 0.8: not reached by any of") for sentence in data["findings"]), data["findings"]
 
 
 def test_importing_reports_never_imports_tensorflow_or_the_search_package(compared, tmp_path):

@@ -147,10 +147,11 @@ def test_a_trial_over_its_epoch_time_limit_fails_and_the_search_goes_on(sqlite_u
 
 
 def test_the_study_timeout_stops_the_running_trial_which_keeps_its_best_epoch(sqlite_url):
-    session = session_for(sqlite_url, trials=5, max_epochs=200, seed=0, options={"pruner": "none"})
-    summary = session.runner.run(RunBudget(trials=5, timeout=4.0))
+    # Long enough for a first epoch on a loaded CI machine (4 s was not, once), far too short for 1000.
+    session = session_for(sqlite_url, trials=5, max_epochs=1000, seed=0, options={"pruner": "none"})
+    summary = session.runner.run(RunBudget(trials=5, timeout=10.0))
     trials = optuna.load_study(study_name="s", storage=sqlite_url).trials
-    assert summary.stop_reason == "time budget spent (4 s)"
+    assert summary.stop_reason == "time budget spent (10 s)"
     last = trials[-1]
     assert last.state == TrialState.COMPLETE and "interrupted" not in last.user_attrs
     assert last.value == max(last.intermediate_values.values())

@@ -28,6 +28,7 @@ from hpsearch.search.session import (
 )
 from hpsearch.spaces.catalog import get_space
 from hpsearch.storage import record
+from hpsearch.storage.bulk import load_trials
 from hpsearch.storage.studies import study_exists
 
 
@@ -160,7 +161,7 @@ class CompareProgress:
             name = self.plan.study_name(backend, seed)
             if study_exists(storage, name):
                 study_id = storage.get_study_id_from_name(name)
-                epochs = record.epochs_spent(storage.get_all_trials(study_id, deepcopy=False))
+                epochs = record.epochs_spent(load_trials(storage, study_id, skip_system_attrs={record.TRIAL_HISTORY}))
                 self.update(name, epochs, record.study_elapsed(storage.get_study_system_attrs(study_id)))
 
     def opened(self, study: str, epochs: int, seconds: float) -> None:

@@ -8,6 +8,7 @@ Reads storage only: importing this package never imports ``hpsearch.search`` or 
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,11 +67,14 @@ def parse_targets(text: str) -> list[float]:
     for item in text.split(","):
         item = item.strip()
         try:
-            values.append(float(item))
+            value = float(item)
         except ValueError:
             raise ReportError(
                 f"--target takes numbers separated by commas (e.g. 0.98,0.99), but got {text!r}."
             ) from None
+        if not math.isfinite(value):
+            raise ReportError(f"--target takes finite numbers (not inf or nan), but got {text!r}.")
+        values.append(value)
     return values
 
 
@@ -92,6 +96,10 @@ def format_of(path: str | None, fmt: str | None) -> str:
 def default_path(title: str, fmt: str) -> Path:
     """``./hpsearch-reports/<title>.<ext>`` (never inside the package's own ``reports/`` folder)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("_") or "report"
+    if len(safe) > 100:  # a file name has at most 255 bytes: shorten, and keep long titles apart
+        import hashlib
+
+        safe = f"{safe[:90]}-{hashlib.sha256(title.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     return Path.cwd() / DEFAULT_FOLDER / f"{safe}.{FORMATS[fmt]}"
 
 

@@ -16,20 +16,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hpsearch.search.backends import get_backend
+from hpsearch.search.checks import check_compare_values
 from hpsearch.search.errors import UserError
 from hpsearch.search.session import (
     ResumeRequest,
     SearchSession,
     StartRequest,
-    check_positive,
     open_working_storage,
     plan_start,
     resume_session,
 )
 from hpsearch.spaces.catalog import get_space
+from hpsearch.spaces.datasets import check_data_path
 from hpsearch.storage import record
 from hpsearch.storage.bulk import load_trials
-from hpsearch.storage.studies import study_exists
+from hpsearch.storage.studies import open_storage, study_exists
+from hpsearch.storage.urls import sqlite_path
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,10 @@ def plan_compare(request: CompareRequest) -> ComparePlan:
         raise UserError(f"--backends names a backend twice: {','.join(backends)}.")
     for backend in backends:
         get_backend(backend)  # UnknownBackendError names the valid ones
-    for option, value in (("--seeds", request.seeds), ("--budget-epochs", request.budget_epochs),
-                          ("--timeout", request.timeout), ("--max-epochs", request.max_epochs),
-                          ("--epoch-timeout", request.epoch_timeout), ("--train-samples", request.train_samples)):
-        check_positive(option, value)
+    check_compare_values(backends=backends, seeds=request.seeds, budget_epochs=request.budget_epochs,
+                         timeout=request.timeout, max_epochs=request.max_epochs, epoch_timeout=request.epoch_timeout,
+                         train_samples=request.train_samples, name=request.name)
+    check_data_path(space.dataset, request.data_path)
     budget_epochs, timeout = request.budget_epochs, request.timeout
     if budget_epochs is None and timeout is None:  # the space's default: epochs, with a time cap
         budget_epochs, timeout = space.budget.compare_budget(), space.budget.compare_timeout
@@ -194,13 +196,43 @@ def open_run(plan: ComparePlan, storage_url: str, backend: str, seed: int) -> tu
     name = plan.study_name(backend, seed)
     storage = open_working_storage(storage_url)
     if study_exists(storage, name):
-        tags = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-        if tags.get(record.STUDY_COMPARE) != plan.name:
-            raise UserError(f"Study '{name}' exists but is not part of compare run '{plan.name}'; "
-                            f"pick another --name.")
+        _check_member(storage, plan, name)
         session = resume_session(ResumeRequest(study=name, storage=storage_url))
         session.recover()
         return session, "resumed"
+    session = SearchSession.create(plan_start(start_request(plan, storage_url, backend, seed)))
+    session.storage.set_study_system_attr(
+        session.storage.get_study_id_from_name(name), record.STUDY_COMPARE_PLAN, plan.to_dict()
+    )
+    return session, "started"
+
+
+def _check_member(storage: Any, plan: ComparePlan, name: str) -> None:
+    tags = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    if tags.get(record.STUDY_COMPARE) != plan.name:
+        raise UserError(f"Study '{name}' exists but is not part of compare run '{plan.name}'; "
+                        f"pick another --name.")
+
+
+def check_runs(plan: ComparePlan, storage_url: str) -> None:
+    """Plan every run still to start, and check every existing one belongs to the compare, writing nothing.
+
+    Bad input (data, settings, names, storage, artifacts folder) then stops the compare before its
+    first study, not after some backends have run.
+    """
+    database = sqlite_path(storage_url)
+    storage = open_storage(storage_url) if database is None or database.is_file() else None
+    for backend, seed in plan.runs():
+        name = plan.study_name(backend, seed)
+        if storage is not None and study_exists(storage, name):
+            _check_member(storage, plan, name)
+        else:
+            plan_start(start_request(plan, storage_url, backend, seed))
+
+
+def start_request(plan: ComparePlan, storage_url: str, backend: str, seed: int) -> StartRequest:
+    """The ``StartRequest`` of one backend x seed of ``plan``."""
+    name = plan.study_name(backend, seed)
     backend_cls = get_backend(backend)
     space = get_space(plan.space)
     max_epochs = plan.max_epochs or space.budget.max_epochs
@@ -212,11 +244,7 @@ def open_run(plan: ComparePlan, storage_url: str, backend: str, seed: int) -> tu
         artifacts=plan.artifacts, budget_epochs=plan.budget_epochs, compare=plan.name,
         unlimited_time=plan.timeout is None,
     )
-    session = SearchSession.create(plan_start(request))
-    session.storage.set_study_system_attr(
-        session.storage.get_study_id_from_name(name), record.STUDY_COMPARE_PLAN, plan.to_dict()
-    )
-    return session, "started"
+    return request
 
 
 def compare_sessions(plan: ComparePlan, storage_url: str) -> Iterator[tuple[str, int, SearchSession, str]]:
@@ -230,5 +258,5 @@ def epochs_spent(session: SearchSession) -> int:
     return record.epochs_spent(session.study.get_trials(deepcopy=False))
 
 
-__all__ = ["CompareProgress", "ComparePlan", "CompareRequest", "compare_sessions", "default_name", "epochs_spent",
-           "open_run", "plan_compare", "stored_plan"]
+__all__ = ["CompareProgress", "ComparePlan", "CompareRequest", "check_runs", "compare_sessions", "default_name",
+           "epochs_spent", "open_run", "plan_compare", "start_request", "stored_plan"]

@@ -23,6 +23,11 @@ class FatalError(HpsearchError):
     """The search must stop (too many failures in a row, storage lost)."""
 
 
+class StorageLost(FatalError):
+    """The study's database stopped answering (after retries): the search stops; nothing is lost,
+    the trial it was training stays RUNNING and ``resume`` runs it again."""
+
+
 class TrialInterrupted(HpsearchError):
     """A trial was stopped from outside (Ctrl-C) before it finished; its configuration runs again."""
 

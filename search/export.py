@@ -115,10 +115,14 @@ def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] = ()) -
     """A file path the user named: its folder must exist and be writable; it must not be a folder."""
     if suffixes and path.suffix.lower() not in suffixes:
         raise UserError(f"{option} must be a path ending in {' or '.join(suffixes)}, but got {path}.")
-    if path.is_dir():
+    try:
+        is_folder, folder_exists = path.is_dir(), path.parent.is_dir()
+    except OSError as error:  # a name too long for the file system, ...
+        raise UserError(f"{option}: cannot write {str(path)[:200]}: {error.strerror or error}.") from None
+    if is_folder:
         raise UserError(f"{option} must name a file, but {path} is a folder.")
     folder = path.parent
-    if not folder.is_dir():
+    if not folder_exists:
         raise UserError(f"{option}: folder {folder} does not exist (got {path}); create it first.")
     check_writable_folder(folder, option)
     return path
@@ -236,7 +240,15 @@ def export_model(target: TrialTarget, source: WeightsSource, output: Path) -> Mo
         model = training.build_model(space.load_builder(), params, dataset.input_shape, dataset.num_classes,
                                      seed=None)
         model.optimizer.build(model.trainable_variables)  # as starting_points.load_checkpoint does
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # noqa: BLE001 - h5py, Keras and OS errors all mean "this file is unusable"
+            detail = " ".join(str(error).split())[:200] or type(error).__name__
+            raise UserError(
+                f"The best weights of trial {target.trial.number} ({source.describe()}) cannot be loaded, the "
+                f"file is truncated or corrupted ({type(error).__name__}: {detail}); `hpsearch retrain "
+                f"{target.opened.study.study_name} --trial {target.trial.number}` trains the model again."
+            ) from None
     metric = space.objective.metric
     scores = training.evaluate(model, dataset.x_val, dataset.y_val, training.batch_size_of(space, params))
     measured = scores.get(metric.removeprefix("val_"), float("nan"))

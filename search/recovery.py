@@ -3,18 +3,21 @@
 Every trial records ``worker`` (``host:pid``) when it starts, and a heartbeat (Optuna's RDB
 heartbeat table) every ``HEARTBEAT_SECONDS`` while it trains. A RUNNING trial is *interrupted* when
 its worker process on this host no longer exists, or when its heartbeat is older than the storage's
-grace period (a worker on another host). Interrupted trials are marked FAIL with
+grace period (a worker on another host), or when it has no ``worker`` at all: hpsearch creates a
+trial with its worker in one commit, or (Optuna's ``study.ask``) records it before releasing the
+study lock, and recovery runs under that lock, so a trial without a worker lost its creator.
+Interrupted trials are marked FAIL with
 ``fail_reason = "interrupted: ..."`` and ``interrupted = True``; a resumed search runs their
 configuration again.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import socket
 import threading
 from typing import Any
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.storage import record
@@ -40,7 +43,7 @@ def _stale_by_heartbeat(storage: Any, study_id: int) -> set[int]:
     return set(finder(study_id))
 
 
-def _dead_reason(trial: FrozenTrial, stale_ids: set[int], now: _dt.datetime) -> str | None:
+def _dead_reason(trial: FrozenTrial, stale_ids: set[int]) -> str | None:
     worker = record.parse_worker(trial.user_attrs.get(record.WORKER))
     if worker is not None and worker[0] == socket.gethostname():
         if worker[1] == os.getpid():
@@ -48,13 +51,17 @@ def _dead_reason(trial: FrozenTrial, stale_ids: set[int], now: _dt.datetime) -> 
         return None if _process_alive(worker[1]) else "worker process is gone (killed or crashed)"
     if trial._trial_id in stale_ids:
         return "no heartbeat from its worker (killed, crashed or lost)"
-    if worker is None and trial.datetime_start and now - trial.datetime_start > _dt.timedelta(seconds=GRACE_SECONDS):
-        return "its worker never started training it"
+    if worker is None:
+        return "its worker died before it started training it"
     return None
 
 
 def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
-    """Mark every RUNNING trial whose worker is dead as FAIL (interrupted); return them."""
+    """Mark every RUNNING trial whose worker is dead as FAIL (interrupted); return them.
+
+    Call it holding the study lock (``storage.locks``). A trial another process finishes meanwhile
+    (its worker was only slow to beat) is left as that process recorded it.
+    """
     storage = study._storage
     study_id = storage.get_study_id_from_name(study.study_name)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -63,14 +70,14 @@ def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
     stale_ids = _stale_by_heartbeat(storage, study_id)
     failed = []
     for trial in running:
-        reason = _dead_reason(trial, stale_ids, _dt.datetime.now())
+        reason = _dead_reason(trial, stale_ids)
         if reason is None:
             continue
-        storage.set_trial_user_attr(trial._trial_id, record.INTERRUPTED, True)
-        storage.set_trial_user_attr(trial._trial_id, record.FAIL_REASON, f"interrupted: {reason}")
         try:
+            storage.set_trial_user_attr(trial._trial_id, record.INTERRUPTED, True)
+            storage.set_trial_user_attr(trial._trial_id, record.FAIL_REASON, f"interrupted: {reason}")
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        except Exception:  # noqa: BLE001 - another worker finished or failed it first
+        except UpdateFinishedTrialError:  # its worker finished it first: that record stands
             continue
         failed.append(storage.get_trial(trial._trial_id))
     return failed

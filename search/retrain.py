@@ -19,6 +19,7 @@ from pathlib import Path
 from hpsearch.search.errors import UserError
 from hpsearch.search.export import TrialTarget, check_writable_folder, open_trial, write_file
 from hpsearch.storage import record
+from hpsearch.storage.urls import check_writable
 
 MODELS_FOLDER = "models"
 
@@ -51,6 +52,7 @@ def plan_retrain(study_name: str, storage: str | None, trial_number: int | None,
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be > 0, but got {epochs}.")
     target = open_trial(study_name, storage, trial_number, "retrain")
+    check_writable(target.opened.url)  # the test scores are recorded on the trial
     trial = target.trial
     if epochs is None:
         epochs = record.best_step(trial, target.maximize)

@@ -6,20 +6,22 @@ backend has nothing left, or the user interrupts. Data is loaded once by the cal
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import keras
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search import training
-from hpsearch.search.backends._base import Backend, Outcome, Proposal
-from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, TrialInterrupted
+from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
+from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.monitor import TrialLimits, TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
-from hpsearch.search.recovery import Heartbeat
+from hpsearch.search.recovery import Heartbeat, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.search.starting_points import publish_best_weights, starting_point
 from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
@@ -40,6 +42,20 @@ class RunBudget:
     max_too_slow_in_row: int = 20  # trials failed by the per-epoch time limit: the space outgrows the machine
 
 
+WAIT_SECONDS = 2.0  # between looks at a study whose budget other workers hold
+
+
+@dataclass
+class _Claim:
+    """What the loop does next: ``stop`` (why), ``wait`` (why), or train ``proposal`` under ``limits``."""
+
+    stop: str | None = None
+    wait: str | None = None
+    limits: TrialLimits | None = None
+    position: int = 0
+    proposal: Proposal | None = None
+
+
 @dataclass
 class RunSummary:
     trials_run: int = 0
@@ -56,6 +72,8 @@ class Progress(Protocol):
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None: ...
 
+    def waiting(self, reason: str) -> None: ...
+
 
 class SilentProgress:
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None:
@@ -65,6 +83,9 @@ class SilentProgress:
         pass
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None:
+        pass
+
+    def waiting(self, reason: str) -> None:
         pass
 
 
@@ -82,6 +103,7 @@ class SearchRunner:
         seed: int | None = None,
         progress: Progress | None = None,
         artifact_store: Any = None,
+        lock: Any = None,
     ) -> None:
         self.space = space
         self.dataset = dataset
@@ -93,6 +115,10 @@ class SearchRunner:
         self.seed = seed
         self.progress = progress or SilentProgress()
         self.artifact_store = artifact_store
+        # The study lock (storage.locks.StudyLock) that makes recover/claim/ask and tell one step
+        # across processes; a bare RLock when the runner is the study's only user.
+        self.lock = lock if lock is not None else threading.RLock()
+        self._waiting_for = ""
         self.builder = space.load_builder()
         self.interrupt = GracefulInterrupt()
         self._elapsed_base = 0.0
@@ -106,6 +132,13 @@ class SearchRunner:
         with self.interrupt:
             try:
                 return self._run(budget)
+            except Exception as error:
+                if _is_storage_failure(error):
+                    raise StorageLost(
+                        f"Lost the study's storage ({type(error).__name__}: {_one_line(str(error), 200)}); "
+                        f"a trial it left RUNNING runs again with `hpsearch resume {self.study.study_name}`."
+                    ) from None
+                raise
             finally:
                 self.interrupt.requested = False
 
@@ -132,32 +165,28 @@ class SearchRunner:
         if expected is not None:
             total = min(total, expected) if total is not None else expected
         while True:
-            trials = self.study.get_trials(deepcopy=False)
-            done = record.counted_trials(trials)
-            spent = record.epochs_spent(trials)
-            if budget.trials is not None and done >= budget.trials:
-                summary.stop_reason = f"trial budget reached ({budget.trials} trials)"
-                break
-            if budget.epochs is not None and spent >= budget.epochs:
-                summary.stop_reason = f"epoch budget reached ({budget.epochs} epochs)"
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                summary.stop_reason = f"time budget spent ({budget.timeout:g} s)"
-                break
             self._stop_if_interrupted(summary)
-            proposal = self.backend.ask()
-            if proposal is None:
-                summary.stop_reason = "the backend has no more configurations to propose"
+            with self.lock:
+                claim = self._claim(budget, deadline)
+                if claim.stop is None and claim.wait is None:
+                    try:
+                        claim.proposal = self.backend.ask()
+                    except BackendBusy as busy:
+                        claim.wait = str(busy)
+                    else:
+                        if claim.proposal is None:
+                            claim.stop = "the backend has no more configurations to propose"
+            if claim.stop is not None:
+                summary.stop_reason = claim.stop
                 break
-            self.progress.trial_started(proposal, done + 1, total)
+            if claim.wait is not None or claim.proposal is None:
+                self._wait(claim.wait or "", deadline, summary)
+                continue
+            proposal = claim.proposal
+            self.progress.trial_started(proposal, claim.position, total)
             trial_started = time.monotonic()
-            limits = TrialLimits(
-                deadline=deadline,
-                epoch_timeout=budget.epoch_timeout,
-                epochs_left=None if budget.epochs is None else budget.epochs - spent,
-            )
             try:
-                outcome = self.run_trial(proposal, limits)
+                outcome = self.run_trial(proposal, claim.limits)
             except KeyboardInterrupt:  # a second Ctrl-C: the trial is recorded, stop now
                 self.interrupt.requested = True
                 self._stop_if_interrupted(summary)
@@ -174,9 +203,61 @@ class SearchRunner:
             else:
                 failures_in_row += 1
             self._check_failures(outcome, failures_in_row, too_slow_in_row, budget)
+        with self.lock:  # leave no trial of a dead worker RUNNING behind, whatever ended the run
+            fail_interrupted_trials(self.study)
         summary.seconds = time.monotonic() - self._run_started
         self._account_time()
         return summary
+
+    def recover(self) -> list[FrozenTrial]:
+        """Fail trials whose worker died; have the backend run their configurations again (lock held)."""
+        fail_interrupted_trials(self.study)
+        pending = interrupted_without_rerun(self.study)
+        self.backend.recover(pending)
+        return pending
+
+    def _claim(self, budget: RunBudget, deadline: float | None) -> _Claim:
+        """With the study lock held: recover, then decide whether one more trial fits the budget.
+
+        Trials other workers are running hold their slot of the budget (and their scheduled epochs):
+        when the rest is claimed, this worker waits for theirs to end, since a trial of a worker that
+        dies is run again.
+        """
+        self.recover()
+        trials = self.study.get_trials(deepcopy=False)
+        done = record.counted_trials(trials)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        spent = record.epochs_spent(trials)
+        reserved = record.epochs_reserved(running)
+        if budget.trials is not None and done >= budget.trials:
+            return _Claim(stop=f"trial budget reached ({budget.trials} trials)")
+        if budget.epochs is not None and spent >= budget.epochs:
+            return _Claim(stop=f"epoch budget reached ({budget.epochs} epochs)")
+        if deadline is not None and time.monotonic() >= deadline:
+            return _Claim(stop=f"time budget spent ({budget.timeout:g} s)")
+        others = ", ".join(sorted({str(t.user_attrs.get(record.WORKER)) for t in running}))
+        if budget.trials is not None and done + len(running) >= budget.trials:
+            return _Claim(wait=f"the budget's last {len(running)} trial(s) are running in {others}")
+        if budget.epochs is not None and spent + reserved >= budget.epochs:
+            return _Claim(wait=f"the budget's last {budget.epochs - spent} epochs are being trained by {others}")
+        limits = TrialLimits(
+            deadline=deadline,
+            epoch_timeout=budget.epoch_timeout,
+            epochs_left=None if budget.epochs is None else budget.epochs - spent - reserved,
+        )
+        return _Claim(limits=limits, position=done + len(running) + 1)
+
+    def _wait(self, reason: str, deadline: float | None, summary: RunSummary) -> None:
+        """Wait (Ctrl-C still stops) before asking again; say why once per reason."""
+        if reason and reason != self._waiting_for:
+            self.progress.waiting(reason)
+            self._waiting_for = reason
+        until = time.monotonic() + WAIT_SECONDS
+        if deadline is not None:
+            until = min(until, deadline)
+        while time.monotonic() < until:
+            self._stop_if_interrupted(summary)
+            time.sleep(0.1)
 
     @staticmethod
     def _check_failures(outcome: Outcome, errors: int, too_slow: int, budget: RunBudget) -> None:
@@ -205,7 +286,7 @@ class SearchRunner:
     def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted."""
         limits = limits or TrialLimits()
-        recorder = TrialRecorder(self.study, self.storage, proposal)
+        recorder = TrialRecorder(self.study, self.storage, proposal)  # a storage failure here: see run()
         monitor = TrialMonitor(
             proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
             should_prune=lambda step: self.backend.should_prune(proposal, step),
@@ -254,6 +335,8 @@ class SearchRunner:
         except FailedTrialError as error:
             outcome = monitor.outcome("FAIL", str(error))
         except Exception as error:  # noqa: BLE001 - any error inside one trial fails that trial only
+            if _is_storage_failure(error):
+                raise  # not the trial's fault: it stays RUNNING, and a resume runs it again
             outcome = monitor.outcome("FAIL", _one_line(f"{type(error).__name__}: {error}"))
         if interrupted:
             attrs[record.INTERRUPTED] = True
@@ -264,10 +347,19 @@ class SearchRunner:
                 tell: bool) -> None:
         attrs[record.TRAIN_SECONDS] = round(time.monotonic() - started, 3)
         publish_best_weights(self.artifact_store, self.storage, self.checkpoints, recorder.proposal)
-        recorder.finish(outcome, attrs, elapsed=self.elapsed())
+        with self.lock:  # the trial's end and the backend's lesson, one step for other workers
+            recorder.finish(outcome, attrs, elapsed=self.elapsed())
+            if tell:
+                self.backend.tell(recorder.proposal, outcome)
         keras.backend.clear_session()
-        if tell:
-            self.backend.tell(recorder.proposal, outcome)
+
+
+def _is_storage_failure(error: BaseException) -> bool:
+    """An error of the database, not of the trial (connection lost, database locked or read-only)."""
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    return isinstance(error, (StorageInternalError, sqlalchemy.exc.SQLAlchemyError))
 
 
 def _one_line(text: str, limit: int = 500) -> str:

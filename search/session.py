@@ -11,15 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from hpsearch.search.backends import Backend, BackendContext, get_backend
 from hpsearch.search.errors import UserError
-from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS, fail_interrupted_trials, interrupted_without_rerun
+from hpsearch.search.recorder import worker_identity
+from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS
 from hpsearch.search.runner import RunBudget, SearchRunner
 from hpsearch.spaces.catalog import get_space
-from hpsearch.spaces.datasets import DataOptions, Dataset, load_dataset
+from hpsearch.spaces.datasets import DataOptions, Dataset, check_data_path, load_dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
-from hpsearch.storage.artifacts import TrialCheckpoints, artifact_dir, optuna_artifact_store
+from hpsearch.storage.artifacts import (
+    TrialCheckpoints,
+    artifact_dir,
+    artifact_root,
+    check_artifact_root,
+    optuna_artifact_store,
+)
+from hpsearch.storage.backend_state import BackendStateStore
+from hpsearch.storage.locks import study_lock
 from hpsearch.storage.studies import (
     StudyMeta,
     create_study,
@@ -30,12 +41,10 @@ from hpsearch.storage.studies import (
     study_exists,
     study_meta,
 )
-from hpsearch.storage.urls import check_url, mask_password, resolve_url, sqlite_path
+from hpsearch.storage.urls import check_url, check_writable, mask_password, resolve_url, sqlite_path
 
-
-def check_positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise UserError(f"{name} must be > 0, but got {value:g}.")
+# The value checks live in a module without TensorFlow, so the CLI can run them first.
+from hpsearch.search.checks import check_positive, check_resume_values, check_start_values  # noqa: F401 (re-export)
 
 
 @dataclass
@@ -77,17 +86,12 @@ def plan_start(request: StartRequest) -> SearchPlan:
     space = get_space(request.space)
     backend_cls = get_backend(request.backend)
     settings = backend_cls.validate_settings(dict(request.options or {}))
-    for name, value in (
-        ("--trials", request.trials),
-        ("--max-epochs", request.max_epochs),
-        ("--timeout", request.timeout),
-        ("--epoch-timeout", request.epoch_timeout),
-        ("--train-samples", request.train_samples),
-        ("--budget-epochs", request.budget_epochs),
-    ):
-        check_positive(name, value)
+    check_start_values(trials=request.trials, max_epochs=request.max_epochs, timeout=request.timeout,
+                       epoch_timeout=request.epoch_timeout, train_samples=request.train_samples,
+                       budget_epochs=request.budget_epochs, seed=request.seed, study=request.study)
     url = resolve_url(request.storage)
     check_url(url)
+    check_writable(url)
     study_name = request.study or f"{space.name}-{backend_cls.name}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     database = sqlite_path(url)
     if database is None or database.is_file():
@@ -96,12 +100,15 @@ def plan_start(request: StartRequest) -> SearchPlan:
                 f"Study '{study_name}' already exists in {mask_password(url)}. "
                 f"Continue it with `hpsearch resume {study_name}` or pick another --study name."
             )
+    check_data_path(space.dataset, request.data_path)
     data = DataOptions(path=request.data_path, train_samples=request.train_samples)
     dataset = load_dataset(space.dataset, data)
     budget = space.budget
     trials = request.trials
     if trials is None and not backend_cls.epochs_as_budget and request.budget_epochs is None:
         trials = budget.trials
+    check_artifact_root(artifact_root(url, request.artifacts), "--artifacts folder" if request.artifacts else
+                        "artifacts folder")
     meta = StudyMeta(
         space_name=space.name,
         space=space.to_dict(),
@@ -117,6 +124,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         budget_epochs=request.budget_epochs,
         compare=request.compare,
     )
+    check_artifact_root(Path(meta.artifacts), "the study's artifacts folder")  # its name fits the file system
     return SearchPlan(space, backend_cls, meta, study_name, url, dataset)
 
 
@@ -129,34 +137,45 @@ class SearchSession:
         self.storage = storage
         meta = plan.meta
         artifacts = Path(meta.artifacts)
+        study_id = storage.get_study_id_from_name(study.study_name)
+        self.lock = study_lock(plan.storage_url, study_id)
         context = BackendContext(
             space=plan.space,
             study=study,
             settings=meta.backend_settings,
             seed=meta.seed,
             max_epochs=meta.max_epochs,
-            state_dir=artifacts / "backend",
+            state=BackendStateStore(storage, study_id),
+            legacy_state_dir=artifacts / "backend",
+            trial_attrs={record.WORKER: worker_identity()},
         )
         self.backend = plan.backend_cls(context)
         self.checkpoints = TrialCheckpoints(artifacts)
         self.runner = SearchRunner(
             plan.space, plan.dataset, study, storage, self.backend, self.checkpoints, seed=meta.seed,
-            artifact_store=optuna_artifact_store(artifacts.parent),
+            artifact_store=optuna_artifact_store(artifacts.parent), lock=self.lock,
         )
 
     @classmethod
     def create(cls, plan: SearchPlan) -> SearchSession:
         storage = open_working_storage(plan.storage_url)
         direction = plan.space.objective.direction
-        study = create_study(storage, plan.study_name, direction, plan.space.objective.metric, plan.meta)
+        try:
+            study = create_study(storage, plan.study_name, direction, plan.space.objective.metric, plan.meta)
+        except optuna.exceptions.DuplicatedStudyError:  # another process took the name meanwhile
+            raise UserError(
+                f"Study '{plan.study_name}' already exists in {mask_password(plan.storage_url)}. "
+                f"Continue it with `hpsearch resume {plan.study_name}` or pick another --study name."
+            ) from None
         return cls(plan, study, storage)
 
     def recover(self) -> list[Any]:
-        """Fail trials whose worker died and have the backend run their configurations again."""
-        fail_interrupted_trials(self.study)
-        pending = interrupted_without_rerun(self.study)
-        self.backend.recover(pending)
-        return pending
+        """Fail trials whose worker died and have the backend run their configurations again.
+
+        The runner does this too before every trial; here it is for saying so before the run starts.
+        """
+        with self.lock:
+            return self.runner.recover()
 
     def budget(self) -> RunBudget:
         """This run's budget: the stored one, less the time earlier runs already spent."""
@@ -189,11 +208,11 @@ class ResumeRequest:
 
 def resume_session(request: ResumeRequest) -> SearchSession:
     """Validate a resume and open the study's session; ``trials``/``timeout`` extend the stored budget."""
-    check_positive("--trials", request.trials)
-    check_positive("--timeout", request.timeout)
-    check_positive("--budget-epochs", request.budget_epochs)
+    check_resume_values(study=request.study, trials=request.trials, timeout=request.timeout,
+                        budget_epochs=request.budget_epochs)
     url = resolve_url(request.storage)
     check_url(url, must_exist=True)  # never create an empty SQLite file
+    check_writable(url)
     storage = open_working_storage(url)
     study = load_study(storage, request.study)
     meta = study_meta(storage, request.study)
@@ -209,9 +228,12 @@ def resume_session(request: ResumeRequest) -> SearchSession:
         meta.timeout = record.study_elapsed(storage.get_study_system_attrs(study_id)) + request.timeout
     if request.budget_epochs is not None:
         meta.budget_epochs = record.epochs_spent(study.get_trials(deepcopy=False)) + request.budget_epochs
+    session = SearchSession(SearchPlan(space, backend_cls, meta, request.study, url, dataset), study, storage)
+    session.backend.check_state()  # damaged backend state: stop before anything is written
     if request.trials is not None or request.timeout is not None or request.budget_epochs is not None:
-        save_meta(storage, study_id, meta)
-    return SearchSession(SearchPlan(space, backend_cls, meta, request.study, url, dataset), study, storage)
+        with session.lock:
+            save_meta(storage, study_id, meta)
+    return session
 
 
 def study_space_and_data(meta: StudyMeta) -> tuple[Space, Dataset]:

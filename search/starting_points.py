@@ -45,21 +45,53 @@ def publish_best_weights(artifact_store: Any, storage: Any, checkpoints: TrialCh
     )
 
 
+class UnreadableCheckpoint(Exception):
+    """A checkpoint file could not be loaded (truncated, corrupted); the model is as it was before."""
+
+
 def load_checkpoint(model: keras.Model, checkpoints: TrialCheckpoints, source: int, which: str) -> None:
-    """Load trial ``source``'s ``which`` weights, optimizer state (Adam moments, step count) included."""
+    """Load trial ``source``'s ``which`` weights, optimizer state (Adam moments, step count) included.
+
+    Raises ``UnreadableCheckpoint`` if the file cannot be loaded, after putting back the weights and
+    optimizer state the model had (a load that fails halfway may have changed some of them).
+    """
     model.optimizer.build(model.trainable_variables)  # so the optimizer's variables exist to be loaded
-    model.load_weights(checkpoints.path(source, which))
+    variables = list(model.weights) + list(model.optimizer.variables)
+    before = [variable.numpy() for variable in variables]
+    path = checkpoints.path(source, which)
+    try:
+        model.load_weights(path)
+    except Exception as error:  # noqa: BLE001 - h5py, Keras and OS errors all mean "this file is unusable"
+        for variable, value in zip(variables, before):
+            variable.assign(value)
+        detail = " ".join(str(error).split())[:200] or type(error).__name__
+        raise UnreadableCheckpoint(
+            f"{which} checkpoint of trial {source} is unreadable ({type(error).__name__}: {detail}); trained without it"
+        ) from error
 
 
 def starting_point(
     model: keras.Model, trials: list[FrozenTrial], checkpoints: TrialCheckpoints, proposal: Proposal,
     recorder: TrialRecorder,
 ) -> StartingPoint:
-    """Prepare ``model`` (weights loaded) and the trial's record for where its training starts."""
-    resumed = continue_interrupted(model, trials, checkpoints, proposal, recorder)
+    """Prepare ``model`` (weights loaded) and the trial's record for where its training starts.
+
+    An unreadable checkpoint (a truncated file) is not the trial's failure: the trial trains as if the
+    file were missing, and its user attribute ``checkpoint_unreadable`` says what happened.
+    """
+    attrs: dict[str, Any] = {}
+    try:
+        resumed = continue_interrupted(model, trials, checkpoints, proposal, recorder)
+    except UnreadableCheckpoint as error:
+        resumed, attrs[record.CHECKPOINT_UNREADABLE] = None, str(error)
     if resumed is not None:
         return resumed
-    return StartingPoint(proposal.initial_epoch, attrs=promote(model, trials, checkpoints, proposal, recorder))
+    try:
+        attrs.update(promote(model, trials, checkpoints, proposal, recorder))
+    except UnreadableCheckpoint as error:
+        attrs[record.CHECKPOINT_UNREADABLE] = str(error)
+        attrs[record.WEIGHTS_MISSING] = True
+    return StartingPoint(proposal.initial_epoch, attrs=attrs)
 
 
 def promote(

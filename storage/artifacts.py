@@ -19,9 +19,26 @@ ARTIFACTS_ENV = "HPSEARCH_ARTIFACTS"
 ARTIFACTS_FOLDER = "hpsearch-artifacts"
 
 
+READABLE_LENGTH = 60  # characters of the study name in its folder name (255 bytes at most in UTF-8)
+
+
 def safe_name(study_name: str) -> str:
-    """A folder name for ``study_name`` (anything but letters, digits, ``._-`` becomes ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", study_name) or "_"
+    """A readable folder name for ``study_name``: letters (any script), digits and ``._-`` kept,
+    the rest ``_``, at most ``READABLE_LENGTH`` characters; not unique (see ``study_folder_name``)."""
+    readable = re.sub(r"[^\w.-]", "_", study_name)[:READABLE_LENGTH].strip(".")
+    return readable or "_"
+
+
+def new_folder_token() -> str:
+    """A random token that makes a study's folder its own (8 hex digits)."""
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
+def study_folder_name(study_name: str, token: str) -> str:
+    """``<readable name>-<token>``: two studies never share a folder, whatever their names."""
+    return f"{safe_name(study_name)}-{token}"
 
 
 def artifact_root(storage_url: str, root: str | None = None) -> Path:
@@ -35,9 +52,14 @@ def artifact_root(storage_url: str, root: str | None = None) -> Path:
     return Path(root).expanduser().resolve()
 
 
-def artifact_dir(storage_url: str, study_name: str, root: str | None = None) -> Path:
-    """The folder that holds the artifacts of ``study_name``; not created here."""
-    return artifact_root(storage_url, root) / safe_name(study_name)
+def artifact_dir(storage_url: str, study_name: str, root: str | None = None, token: str | None = None) -> Path:
+    """The folder that will hold the artifacts of a new study ``study_name``; not created here.
+
+    Its name is the readable study name plus ``token`` (a new random one by default), so studies
+    whose names differ only in characters a file name cannot hold, or that live in different
+    databases sharing one artifacts root, never share a folder.
+    """
+    return artifact_root(storage_url, root) / study_folder_name(study_name, token or new_folder_token())
 
 
 OPTUNA_STORE_FOLDER = "optuna-artifacts"
@@ -107,3 +129,45 @@ class TrialCheckpoints:
                 self.path(source, which).with_name(f"{which}{suffix}"),
                 self.path(target, which).with_name(f"{which}{suffix}"),
             )
+
+
+def check_artifact_root(path: Path, what: str = "artifacts folder") -> None:
+    """``StorageError`` unless ``path`` is, or can be created as, a writable folder; creates nothing.
+
+    Refuses a path that is a file or lies under a file, a folder (or the nearest existing folder
+    above a missing one) that is not writable, and a name longer than the file system allows.
+    ``start`` checks the study's artifacts folder with it before anything is written.
+    """
+    from hpsearch.storage.urls import StorageError
+
+    path = Path(path)
+    limit = _name_max(path)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            name = repr(part) if len(part) <= 40 else f"{part[:40]!r}..."
+            shown = str(path) if len(str(path)) <= 120 else f"{str(path)[:120]}..."
+            raise StorageError(
+                f"Cannot use {what} {shown}: its name {name} is {size} bytes long, more than the "
+                f"{limit} a file name may have here; pick a shorter study name or --artifacts folder."
+            )
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise StorageError(f"Cannot use {what} {path}: it is a file, not a folder.")
+    if not existing.is_dir():
+        raise StorageError(f"Cannot use {what} {path}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StorageError(f"Cannot use {what} {path}: folder {existing} is not writable.")
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name (bytes) the file system of ``path``'s nearest existing folder allows."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        return int(os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255

@@ -32,6 +32,7 @@ STUDY_META = "hpsearch:meta"  # StudyMeta without the space: backend settings, b
 STUDY_SPACE_DEFINITION = "hpsearch:space"  # the space, serialized (Space.to_dict)
 STUDY_ELAPSED = "hpsearch:elapsed_seconds"  # seconds all runs of the study have spent
 STUDY_COMPARE_PLAN = "hpsearch:compare"  # the compare run's definition (space, backends, seeds, budget)
+STUDY_BACKEND_STATE = "hpsearch:backend_state"  # a backend's own state (a Keras Tuner oracle's), as JSON
 LEGACY_STUDY_META = "hpsearch"  # hpsearch 0.1 kept everything in this one user attribute
 
 # --- trial user attributes (short: shown by `optuna trials`) -----------------------------------
@@ -50,6 +51,7 @@ FAIL_REASON = "fail_reason"  # FAIL trials: why
 STOP_REASON = "stop_reason"  # COMPLETE/PRUNED trials stopped early: why (pruned, a limit)
 INTERRUPTED = "interrupted"  # True: stopped from outside (Ctrl-C, kill); its configuration runs again
 WEIGHTS_MISSING = "weights_missing"  # a promotion whose parent's weights were gone: trained from scratch
+CHECKPOINT_UNREADABLE = "checkpoint_unreadable"  # a checkpoint to continue from could not be loaded: why
 TEST_ACCURACY = "test_accuracy"  # set by `hpsearch retrain`
 TEST_LOSS = "test_loss"
 RETRAIN_EPOCHS = "retrain_epochs"
@@ -103,6 +105,18 @@ def epochs_trained(trial: FrozenTrial) -> int:
 def epochs_spent(trials: Iterable[FrozenTrial]) -> int:
     """Training epochs the whole study has spent, interrupted and failed trials included."""
     return sum(epochs_trained(t) for t in trials)
+
+
+def epochs_reserved(trials: Iterable[FrozenTrial]) -> int:
+    """Epochs the RUNNING trials among ``trials`` are still scheduled to train (claimed budget)."""
+    reserved = 0
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
+        target, start = trial.user_attrs.get(TARGET_EPOCHS), trial.user_attrs.get(INITIAL_EPOCH, 0)
+        if isinstance(target, int) and isinstance(start, int):
+            reserved += max(0, target - start - epochs_trained(trial))
+    return reserved
 
 
 def train_seconds(trial: FrozenTrial) -> float | None:

@@ -82,10 +82,12 @@ def open_storage(
 ) -> Any:
     """An ``optuna.storages.RDBStorage`` for ``url``; ``StorageError`` if it cannot be used.
 
+    Its calls survive lost database connections: ``hpsearch.storage.resilient.ResilientRDBStorage``.
+
     With ``heartbeat_interval``, trials of this storage can record heartbeats and stale trials (no
     heartbeat for ``grace_period`` seconds) can be found, as in Optuna's own ``study.optimize``.
     """
-    import optuna
+    from hpsearch.storage.resilient import ResilientRDBStorage
 
     check_url(url, must_exist=must_exist)
     engine_kwargs: dict[str, Any] = {}
@@ -94,7 +96,7 @@ def open_storage(
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(
+        return ResilientRDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
         )
     except Exception as error:  # noqa: BLE001 - driver errors vary; all mean "cannot use this storage"
@@ -112,13 +114,46 @@ def study_exists(storage: Any, name: str) -> bool:
 
 
 def create_study(storage: Any, name: str, direction: str, metric: str, meta: StudyMeta) -> Any:
-    """Create the Optuna study ``name`` with ``meta`` stored in it."""
-    import optuna
+    """Create the Optuna study ``name`` with its direction, metric name and ``meta`` in ONE commit.
 
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction)
-    study.set_metric_names([metric])
-    save_meta(storage, storage.get_study_id_from_name(name), meta)
-    return study
+    A kill at any moment leaves either no study or a complete one, never a name that neither
+    ``start`` nor ``resume`` can use. Raises ``optuna.exceptions.DuplicatedStudyError`` if the name
+    is taken (by another process too: the database's unique name decides).
+    """
+    import json
+
+    import optuna
+    from optuna.storages._rdb import models
+    from optuna.study import StudyDirection
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        from optuna.study.study import _SYSTEM_ATTR_METRIC_NAMES as metric_names_key
+    except ImportError:  # pragma: no cover - the name Optuna 3-5 use
+        metric_names_key = "study:metric_names"
+    system_attrs = {**meta.system_attrs(), metric_names_key: [metric]}
+    study_direction = StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE
+    session = storage.scoped_session()
+    try:
+        study = models.StudyModel(
+            study_name=name, directions=[models.StudyDirectionModel(objective=0, direction=study_direction)]
+        )
+        session.add(study)
+        session.flush()
+        for key, value in system_attrs.items():
+            session.add(models.StudySystemAttributeModel(study_id=study.study_id, key=key, value_json=json.dumps(value)))
+        for key, value in meta.user_attrs().items():
+            session.add(models.StudyUserAttributeModel(study_id=study.study_id, key=key, value_json=json.dumps(value)))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise optuna.exceptions.DuplicatedStudyError(f"Study '{name}' already exists.") from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def save_meta(storage: Any, study_id: int, meta: StudyMeta) -> None:

@@ -3,25 +3,38 @@
 Life of one trial, as the runner drives it:
 
 1. ``proposal = backend.ask()`` creates a RUNNING trial in the Optuna study and returns what to
-   train (``None`` once the backend has nothing left to propose).
+   train (``None`` once the backend has nothing left to propose; ``BackendBusy`` when it has
+   nothing *yet*, waiting for trials other workers are running).
 2. The runner trains, recording each epoch's objective in the study, then asks
    ``backend.should_prune(proposal, step)`` (Optuna-style early stopping; ``step`` counts epochs
    done, 1-based, as the study's intermediate values do).
 3. The runner finishes the Optuna trial (COMPLETE / PRUNED / FAIL) and calls
    ``backend.tell(proposal, outcome)`` so the backend can learn.
+
+Many processes, on any hosts, may run one study. The runner calls ``recover``, ``ask`` and
+``tell`` holding the study's lock (``hpsearch.storage.locks``), so they never overlap across
+processes; a backend with state of its own loads it from ``context.state`` at the start of each
+call and saves it there before returning, never keeping it only in memory or in a local file.
+The trial ``ask`` creates carries ``context.trial_attrs`` (the worker) from its first commit.
 """
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hpsearch.spaces.space import Space
+from hpsearch.storage.backend_state import MemoryStateStore
 
 
 class BackendSettingsError(ValueError):
     """A backend setting is unknown or has a bad value."""
+
+
+class BackendBusy(Exception):
+    """``ask`` has nothing to propose until trials running elsewhere finish (Hyperband's round)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,10 @@ class Setting:
             raise BackendSettingsError(
                 f"Setting '{self.name}' must be {self.type.__name__}, but got {raw!r}."
             ) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BackendSettingsError(
+                f"Setting '{self.name}' must be a finite number (not inf or nan), but got {raw!r}."
+            )
         if self.minimum is not None and value < self.minimum:
             raise BackendSettingsError(
                 f"Setting '{self.name}' must be >= {self.minimum:g}, but got {value!r}."
@@ -98,14 +115,21 @@ class Outcome:
 
 @dataclass(frozen=True)
 class BackendContext:
-    """Everything a backend is built from. ``state_dir`` is the backend's own folder in the study's artifacts."""
+    """Everything a backend is built from.
+
+    ``state`` keeps the backend's own state in the study (``load() -> dict | None``, ``save(dict)``);
+    ``legacy_state_dir`` is where hpsearch 0.2 kept a Keras Tuner oracle's files, read once to carry
+    such a study's state into the database. ``trial_attrs`` go on every trial from its creation.
+    """
 
     space: Space
     study: Any
     settings: dict[str, Any]
     seed: int | None
     max_epochs: int
-    state_dir: Path
+    state: Any = field(default_factory=MemoryStateStore)
+    legacy_state_dir: Path | None = None
+    trial_attrs: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(abc.ABC):
@@ -161,6 +185,9 @@ class Backend(abc.ABC):
         ``interrupted`` holds the FAIL (interrupted) Optuna trials not yet re-run. The proposal that
         re-runs trial ``n`` carries ``user_attrs["retry_of"] = n`` (recorded on its trial by ``ask``).
         """
+
+    def check_state(self) -> None:
+        """Raise ``FatalError`` if the backend's stored state cannot be used; writes nothing."""
 
     def expected_trials(self) -> int | None:
         """How many trials the backend will propose in all, when it knows (Hyperband's schedule)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 from hpsearch.search.backends._base import Backend, BackendContext, Outcome, Proposal, Setting
 from hpsearch.search.backends._optuna_common import seed_for, suggest
@@ -35,6 +35,10 @@ class OptunaSamplerBackend(Backend):
 
     family = "optuna"
     prunes = True
+    # A sampler seeded once per process would hand two processes started together the same random
+    # stream: each ask reseeds it from the seed and the study's trial count (unique under the study
+    # lock), which keeps one process' proposals reproducible too.
+    reseed_each_ask: ClassVar[bool] = True
 
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
@@ -45,13 +49,15 @@ class OptunaSamplerBackend(Backend):
         raise NotImplementedError
 
     def ask(self) -> Proposal | None:
+        if self.reseed_each_ask:
+            self.study.sampler = self.make_sampler(seed_for(self.context.seed, self.study))
         with warnings.catch_warnings():
             # hpsearch records heartbeats itself (search/recovery.py), which Optuna cannot see.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = self.study.ask()
         params = suggest(trial, self.space)
         user_attrs = {record.BACKEND_TRIAL_ID: str(trial.number)}
-        for key, value in user_attrs.items():
+        for key, value in {**self.context.trial_attrs, **user_attrs}.items():
             trial.set_user_attr(key, value)
         if record.RETRY_OF in trial.user_attrs:  # an enqueued re-run of an interrupted trial
             user_attrs[record.RETRY_OF] = trial.user_attrs[record.RETRY_OF]
@@ -148,7 +154,11 @@ class OptunaRandomBackend(OptunaSamplerBackend):
 
 
 class QMCBackend(OptunaSamplerBackend):
+    """Points of one low-discrepancy sequence: the seed stays; Optuna keeps the sequence's position
+    in the study, so processes taking turns under the study lock walk one sequence together."""
+
     name = "qmc"
+    reseed_each_ask = False
     algorithm = "quasi-Monte Carlo sequence (optuna.samplers.QMCSampler)"
     settings_spec = (
         Setting("qmc_type", str, "sobol", "Low-discrepancy sequence: sobol or halton.", choices=("sobol", "halton")),
@@ -157,12 +167,18 @@ class QMCBackend(OptunaSamplerBackend):
     )
 
     def make_sampler(self, seed: int | None) -> Any:
+        """One sequence per study, whatever ``seed`` the resume offset gives: the study's seed, or
+        (none given) one taken from the study's name, the same in every process."""
+        import zlib
+
         import optuna
 
+        sequence_seed = self.context.seed if self.context.seed is not None else zlib.crc32(
+            self.study.study_name.encode())
         return optuna.samplers.QMCSampler(
             qmc_type=self.settings["qmc_type"],
             scramble=self.settings["scramble"],
-            seed=seed,
+            seed=sequence_seed,
             warn_independent_sampling=False,
             warn_asynchronous_seeding=False,
         )

@@ -52,12 +52,18 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
       hpsearch compare --resume mnist_cnn-cmp-1a2b3c
     """
     from hpsearch.reports import format_of, parse_targets
-    from hpsearch.search.compare import CompareRequest, plan_compare, stored_plan
+    from hpsearch.search.checks import check_compare_values
+
+    # The values first, before TensorFlow is imported (plan_compare checks them again, and the rest).
+    check_compare_values(backends=(backends or "").split(","), seeds=seeds, budget_epochs=budget_epochs,
+                         timeout=timeout, max_epochs=max_epochs, epoch_timeout=epoch_timeout,
+                         train_samples=train_samples, name=name)
+    targets = parse_targets(target_text) if target_text is not None else None
+    from hpsearch.search.compare import CompareRequest, check_runs, plan_compare, stored_plan
     from hpsearch.search.errors import UserError
     from hpsearch.storage.studies import open_storage
     from hpsearch.storage.urls import resolve_url, sqlite_path
 
-    targets = parse_targets(target_text) if target_text is not None else None
     fmt = format_of(output, None)
     url = resolve_url(storage)
     if resume_name is not None:
@@ -80,6 +86,7 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
         from hpsearch.search.cli.report import check_writable
 
         check_writable(Path(output), default_folder=False)
+    check_runs(plan, url)  # every run's input, before the first study is written
     _run(plan, url, quiet)
     _report(plan.name, url, targets, output, fmt)
 

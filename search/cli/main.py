@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+import unicodedata
 import warnings
 from typing import Any
 
@@ -43,10 +45,40 @@ class HpsearchGroup(click.Group):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpsearch prints its own progress
         # Optuna marks features hpsearch relies on as experimental; the user can do nothing about it.
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        from sqlalchemy.exc import OperationalError
+
         try:
             return super().invoke(ctx)
         except known_errors() as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(one_line(str(error))) from None
+        except (optuna.exceptions.StorageInternalError, OperationalError) as error:
+            # A safety net: the checks before writing should have caught it (read-only database...).
+            raise click.ClickException(one_line(storage_failure(error))) from None
+
+
+def storage_failure(error: BaseException) -> str:
+    """One line on a database error, from the driver's own first line, with any password masked."""
+    cause = error.__cause__ or error.__context__
+    detail = str(cause if cause is not None and str(cause).strip() else error).strip()
+    detail = detail.splitlines()[0] if detail else type(error).__name__
+    return f"The storage refused the operation: {mask_urls(detail).rstrip('.')}."
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL in it masked."""
+    from hpsearch.storage.urls import mask_password
+
+    return _URL.sub(lambda match: mask_password(match[0]), text)
+
+
+def one_line(message: str) -> str:
+    """``message`` as one line: control characters (a newline in a name the user typed) shown escaped."""
+    return "".join(
+        repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in message.strip()
+    )
 
 
 @click.group(cls=HpsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -56,6 +56,9 @@ class ConsoleProgress:
             f"{format_seconds(seconds)} | {best} | ETA {format_seconds(eta) if eta is not None else '?'}{more}"
         )
 
+    def waiting(self, reason: str) -> None:
+        click.echo(f"waiting: {reason}")
+
     def _counter(self) -> str:
         total = str(self.total) if self.total is not None else "?"
         return f"[{self.index:>{len(total)}}/{total}]"

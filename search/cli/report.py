@@ -59,13 +59,17 @@ def check_writable(path: Path, default_folder: bool) -> None:
     from hpsearch.search.errors import UserError
 
     folder = path.parent
-    if default_folder and not folder.exists():
-        return
-    if not folder.is_dir():
-        raise UserError(f"Cannot write the report to {path}: folder {folder} does not exist.")
-    if path.is_dir():
-        raise UserError(f"Cannot write the report to {path}: it is a folder; give a file name.")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    try:
+        if default_folder and not folder.exists():
+            return
+        if not folder.is_dir():
+            raise UserError(f"Cannot write the report to {path}: folder {folder} does not exist.")
+        if path.is_dir():
+            raise UserError(f"Cannot write the report to {path}: it is a folder; give a file name.")
+        writable = os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+    except OSError as error:  # a name too long for the file system, ...
+        raise UserError(f"Cannot write the report to {str(path)[:200]}: {error.strerror or error}.") from None
+    if not writable:
         raise UserError(f"Cannot write the report to {path}: permission denied.")
 
 

@@ -42,6 +42,11 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
           train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
           artifacts: str | None, quiet: bool) -> None:
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
+    from hpsearch.search.checks import check_start_values
+
+    # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
+    check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
+                       train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
     from hpsearch.search.session import SearchSession, StartRequest, plan_start
 
     settings = parse_key_values(options)
@@ -72,6 +77,9 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
     configuration runs again, continuing from its last finished epoch. No COMPLETE or PRUNED trial
     is run again.
     """
+    from hpsearch.search.checks import check_resume_values
+
+    check_resume_values(study=study_name, trials=trials, timeout=timeout, budget_epochs=budget_epochs)
     from hpsearch.search.session import ResumeRequest, resume_session
 
     session = resume_session(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout,

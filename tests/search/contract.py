@@ -11,6 +11,7 @@ import optuna
 from hpsearch.search.backends import BackendContext, Outcome, Proposal, get_backend
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.spaces import Space
+from hpsearch.storage.backend_state import BackendStateStore
 
 
 def synthetic_value(params: dict, step: int) -> float:
@@ -25,7 +26,7 @@ def make_backend(name: str, space: Space, tmp: Path, seed: int | None = 1, max_e
     study = optuna.create_study(storage=storage, direction="maximize")
     context = BackendContext(
         space=space, study=study, settings=cls.validate_settings(settings or {}), seed=seed,
-        max_epochs=max_epochs, state_dir=tmp / f"state-{name}-{seed}-{id(study)}",
+        max_epochs=max_epochs, state=BackendStateStore(study._storage, study._study_id),
     )
     return cls(context), study
 

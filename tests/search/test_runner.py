@@ -27,8 +27,9 @@ def build_faulty(values, input_shape, num_classes):
     model = get_space("digits_mlp").load_builder()(values, input_shape, num_classes)
     if values["activation"] == "relu":
         inputs = keras.Input(shape=input_shape)
-        poisoned = layers.Lambda(lambda x: x * float("nan"))(inputs)
-        model = keras.Model(inputs, model(poisoned))
+        # NaN in the output, not the input: relu(NaN) can come out as 0 and wash the poison away.
+        poisoned = layers.Lambda(lambda x: x * float("nan"))(model(inputs))
+        model = keras.Model(inputs, poisoned)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 

@@ -53,15 +53,31 @@ def test_must_exist_refuses_a_missing_sqlite_file(tmp_path):
 
 
 def test_artifacts_sit_beside_a_sqlite_file(tmp_path):
-    folder = artifact_dir(f"sqlite:///{tmp_path / 'db' / 'x.db'}", "my study/1")
-    assert folder == (tmp_path / "db" / "hpsearch-artifacts" / "my_study_1").resolve()
+    folder = artifact_dir(f"sqlite:///{tmp_path / 'db' / 'x.db'}", "my study/1", token="0a1b2c3d")
+    assert folder == (tmp_path / "db" / "hpsearch-artifacts" / "my_study_1-0a1b2c3d").resolve()
     assert safe_name("a/b c") == "a_b_c"
 
 
 def test_artifacts_of_server_storages_follow_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HPSEARCH_ARTIFACTS", str(tmp_path / "art"))
-    assert artifact_dir("postgresql://u@h/db", "s") == (tmp_path / "art" / "s").resolve()
-    assert artifact_dir("postgresql://u@h/db", "s", root=str(tmp_path / "given")) == (tmp_path / "given" / "s").resolve()
+    assert artifact_dir("postgresql://u@h/db", "s", token="t") == (tmp_path / "art" / "s-t").resolve()
+    given = artifact_dir("postgresql://u@h/db", "s", root=str(tmp_path / "given"), token="t")
+    assert given == (tmp_path / "given" / "s-t").resolve()
+
+
+def test_study_names_that_map_to_one_readable_name_never_share_a_folder(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert safe_name("étude-日本") == "étude-日本"  # letters of any script stay readable
+    names = ["a/b", "a b", "a:b", "a_b"]  # one readable name, "a_b", for all four
+    assert {safe_name(n) for n in names} == {"a_b"}
+    folders = {artifact_dir(url, name) for name in names}
+    assert len(folders) == len(names)
+
+
+def test_a_very_long_study_name_gives_a_folder_name_the_file_system_accepts(tmp_path):
+    folder = artifact_dir(f"sqlite:///{tmp_path / 'x.db'}", "日" * 5000)
+    assert len(folder.name.encode()) <= 255
+    folder.mkdir(parents=True)  # would raise "File name too long" otherwise
 
 
 def test_checkpoint_paths_are_per_trial(tmp_path):

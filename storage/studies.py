@@ -133,26 +133,43 @@ def create_study(storage: Any, name: str, direction: str, metric: str, meta: Stu
         metric_names_key = "study:metric_names"
     system_attrs = {**meta.system_attrs(), metric_names_key: [metric]}
     study_direction = StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE
-    session = storage.scoped_session()
-    try:
-        study = models.StudyModel(
-            study_name=name, directions=[models.StudyDirectionModel(objective=0, direction=study_direction)]
-        )
-        session.add(study)
-        session.flush()
-        for key, value in system_attrs.items():
-            session.add(models.StudySystemAttributeModel(study_id=study.study_id, key=key, value_json=json.dumps(value)))
-        for key, value in meta.user_attrs().items():
-            session.add(models.StudyUserAttributeModel(study_id=study.study_id, key=key, value_json=json.dumps(value)))
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise optuna.exceptions.DuplicatedStudyError(f"Study '{name}' already exists.") from None
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    created: list[int] = []
+
+    def attempt() -> None:
+        session = storage.scoped_session()
+        try:
+            study = models.StudyModel(
+                study_name=name, directions=[models.StudyDirectionModel(objective=0, direction=study_direction)]
+            )
+            session.add(study)
+            session.flush()
+            created.append(study.study_id)
+            for key, value in system_attrs.items():
+                session.add(models.StudySystemAttributeModel(study_id=study.study_id, key=key,
+                                                             value_json=json.dumps(value)))
+            for key, value in meta.user_attrs().items():
+                session.add(models.StudyUserAttributeModel(study_id=study.study_id, key=key,
+                                                           value_json=json.dumps(value)))
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise optuna.exceptions.DuplicatedStudyError(f"Study '{name}' already exists.") from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def settled() -> tuple[bool, None]:
+        """After a lost connection during the commit: did our study row land after all?"""
+        return (bool(created) and study_exists(storage, name)
+                and storage.get_study_id_from_name(name) == created[-1]), None
+
+    retrying = getattr(storage, "retrying", None)
+    if retrying is None:
+        attempt()
+    else:  # lost connections retried (storage.resilient), without ever making the study twice
+        retrying("create_study", attempt, settled)
     return optuna.load_study(study_name=name, storage=storage)
 
 

@@ -203,21 +203,30 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
 
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
-    session = storage.scoped_session()
-    try:
-        row = (
-            session.query(models.TrialUserAttributeModel)
-            .filter(models.TrialUserAttributeModel.trial_id == trial_id)
-            .filter(models.TrialUserAttributeModel.key == key)
-            .one_or_none()
-        )
-        if row is None:
-            session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
-        else:
-            row.value_json = json.dumps(value)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+
+    def attempt() -> None:
+        session = storage.scoped_session()
+        try:
+            row = (
+                session.query(models.TrialUserAttributeModel)
+                .filter(models.TrialUserAttributeModel.trial_id == trial_id)
+                .filter(models.TrialUserAttributeModel.key == key)
+                .one_or_none()
+            )
+            if row is None:
+                session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+            else:
+                row.value_json = json.dumps(value)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # An upsert of one row: safe to run again after a lost connection.
+    retrying = getattr(storage, "retrying", None)
+    if retrying is None:
+        attempt()
+    else:
+        retrying("set_finished_trial_user_attr", attempt)

@@ -71,7 +71,14 @@ def create_running_trial(study: Any, space: Space, params: dict[str, Any], user_
 
 
 def seed_for(seed: int | None, study: Any) -> int | None:
-    """A sampler seed that reproduces a fresh study's proposals and differs after a resume."""
+    """A sampler seed for the next ask: ``seed + n`` where n trials were asked before it.
+
+    A fresh study's proposals reproduce, and every ask gets its own seed: each ask turns one trial
+    from "not asked yet" to asked (a new one, or an enqueued WAITING one), so WAITING trials are not
+    counted (counting them would hand a re-run and the trial after it one seed, and one proposal).
+    """
     if seed is None:
         return None
-    return seed + len(study.get_trials(deepcopy=False))
+    from optuna.trial import TrialState
+
+    return seed + sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))

@@ -70,8 +70,14 @@ class OptunaSamplerBackend(Backend):
         )
 
     def recover(self, interrupted: list[Any]) -> None:
-        """Enqueue each interrupted configuration; ``study.ask()`` hands queued trials out first."""
+        """Enqueue each interrupted configuration; ``study.ask()`` hands queued trials out first.
+
+        A trial killed before its first ``suggest`` has no configuration to re-run: the next ask
+        samples afresh.
+        """
         for trial in interrupted:
+            if not trial.params:
+                continue
             self.study.enqueue_trial(trial.params, user_attrs={record.RETRY_OF: trial.number}, skip_if_exists=False)
 
     def should_prune(self, proposal: Proposal, step: int) -> bool:

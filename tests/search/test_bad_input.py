@@ -11,8 +11,6 @@ import hashlib
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from click.testing import CliRunner
 
 from hpsearch.search.cli.main import cli, known_errors
 from tests.conftest import POSTGRES_URL, postgres_reachable
+from tests.fresh_process import heavy_modules_loaded
 
 BASE = "base"
 SECRETS = ("hunter2", "ss@tail", "p@ss")  # passwords in the cases' URLs: never in the output
@@ -338,20 +337,10 @@ def test_the_table_covers_every_command():
 
 
 def test_bad_values_are_refused_before_tensorflow_is_imported():
-    script = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from hpsearch.search.cli.main import cli\n"
-        "for args in (['start', 'digits_mlp', '-b', 'tpe', '--timeout', 'inf'], ['start', 'x', '-b', 'y', '--seed', '-1'],\n"
-        "             ['start', 'digits_mlp', '-b', 'tpe', '--study', ''], ['resume', 's', '--timeout', 'nan'],\n"
-        "             ['compare', 'digits_mlp', '-b', 'tpe', '--epoch-timeout', 'nan']):\n"
-        "    result = CliRunner().invoke(cli, args)\n"
-        "    assert result.exit_code == 1 and result.output.startswith('Error: '), result.output\n"
-        "print('loaded:', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().endswith("loaded: []"), run.stdout
+    invocations = (["start", "digits_mlp", "-b", "tpe", "--timeout", "inf"], ["start", "x", "-b", "y", "--seed", "-1"],
+                   ["start", "digits_mlp", "-b", "tpe", "--study", ""], ["resume", "s", "--timeout", "nan"],
+                   ["compare", "digits_mlp", "-b", "tpe", "--epoch-timeout", "nan"])
+    assert heavy_modules_loaded(invocations, exit_codes=(1,), output_prefix="Error: ") == []
 
 
 def test_a_storage_failure_past_the_checks_is_one_line_without_password(isolated):

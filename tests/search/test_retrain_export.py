@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from hpsearch.search.cli.main import cli
 from hpsearch.spaces.datasets import load_dataset
 from hpsearch.storage import record
 from hpsearch.storage.studies import StudyMeta, create_study, open_storage, study_meta
+from tests.fresh_process import heavy_modules_loaded
+
 from .test_cli import assert_one_line_error
 
 
@@ -303,17 +304,6 @@ def test_bad_input_is_one_line_and_changes_nothing(args, fragment, odd_storage, 
 
 
 def test_bad_input_is_answered_without_importing_tensorflow(odd_storage):
-    script = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from hpsearch.search.cli.main import cli\n"
-        f"for args in ({['retrain', 's', '--trial', '3']!r}, {['export', 'plain', '--model', 'm.keras']!r},\n"
-        f"             {['retrain', 'no-complete']!r}, {['export', 's']!r}):\n"
-        f"    result = CliRunner().invoke(cli, args + ['--storage', {odd_storage!r}])\n"
-        "    assert result.exit_code in (0, 1), result.output\n"
-        "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
-        "print('loaded:', loaded)\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().endswith("loaded: []"), run.stdout
+    invocations = (["retrain", "s", "--trial", "3"], ["export", "plain", "--model", "m.keras"],
+                   ["retrain", "no-complete"], ["export", "s"])
+    assert heavy_modules_loaded([[*args, "--storage", odd_storage] for args in invocations]) == []

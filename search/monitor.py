@@ -15,6 +15,7 @@ from hpsearch.search.backends._base import Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, LimitReached, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.recorder import TrialRecorder
+from hpsearch.search.starting_points import model_state
 from hpsearch.spaces.space import Objective
 from hpsearch.storage.artifacts import TrialCheckpoints
 
@@ -77,18 +78,22 @@ class TrialMonitor(keras.callbacks.Callback):
         self.batches_per_epoch = batches_per_epoch  # training batches, plus validation in training-batch units
         self.history: dict[int, float] = {}
         self.best: float | None = None
+        # (epoch, value, training state) of the best epoch, kept to write its Keras weights file at the end
+        self.best_state: tuple[int, float, list[Any]] | None = None
         self.last_step: int | None = None
         self.trained = 0
         self.batches = 0
         self.warm_at = 0.0
         self.epoch_started = time.monotonic()
 
-    def carry_over(self, steps: dict[int, float], best: float | None) -> None:
+    def carry_over(self, steps: dict[int, float], best: float | None,
+                   best_state: tuple[int, float, list[Any]] | None = None) -> None:
         """Steps an interrupted run of this configuration finished, continued from its checkpoint."""
         self.history.update({s: v for s, v in steps.items() if s > self.proposal.initial_epoch})
         if steps:
             self.last_step = max(steps)
         self.best = best
+        self.best_state = best_state
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch_started = time.monotonic()
@@ -143,10 +148,12 @@ class TrialMonitor(keras.callbacks.Callback):
         # Value first, then weights: a checkpoint never claims an epoch the study lacks.
         self.recorder.record_epoch(step, value, logs, self.trained)
         number = self.proposal.trial_number
-        self.checkpoints.save(self.model, number, "last", step, value)
+        state = model_state(self.model)
+        self.checkpoints.save_state(state, number, "last", step, value)
         if self.objective.is_better(value, self.best):
             self.best = value
-            self.checkpoints.save(self.model, number, "best", step, value)
+            self.best_state = (step, value, state)
+            self.checkpoints.link_state(number, "last", "best")
         extra = getattr(self.model, "trial_attrs_after_epoch", None)
         if callable(extra):
             attrs = extra(step)

@@ -45,11 +45,21 @@ class TrialRecorder:
             self.storage.set_trial_user_attr(self.proposal.trial_id, key, value)
 
     def record_epoch(self, step: int, objective: float, logs: dict[str, Any], epochs_trained: int) -> None:
-        """Store the objective as the intermediate value of ``step`` (epochs done), and the epoch's metrics."""
-        self.storage.set_trial_intermediate_value(self.proposal.trial_id, step, float(objective))
+        """Store the objective as the intermediate value of ``step`` (epochs done), and the epoch's
+        metrics; in one transaction where the storage can (``ResilientRDBStorage.set_trial_epoch``)."""
         self._append_history(step, logs)
-        self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_HISTORY, self.history)
-        self.storage.set_trial_user_attr(self.proposal.trial_id, record.EPOCHS_TRAINED, epochs_trained)
+        trial_id = self.proposal.trial_id
+        user_attrs = {record.EPOCHS_TRAINED: epochs_trained}
+        system_attrs = {record.TRIAL_HISTORY: self.history}
+        one_transaction = getattr(self.storage, "set_trial_epoch", None)
+        if one_transaction is not None:
+            one_transaction(trial_id, step, float(objective), user_attrs, system_attrs)
+            return
+        self.storage.set_trial_intermediate_value(trial_id, step, float(objective))
+        for key, value in system_attrs.items():
+            self.storage.set_trial_system_attr(trial_id, key, value)
+        for key, value in user_attrs.items():
+            self.storage.set_trial_user_attr(trial_id, key, value)
 
     def copy_steps(self, source: FrozenTrial, last_step: int) -> dict[int, float]:
         """Carry ``source``'s steps ``1..last_step`` (values and metrics) into this trial; returns them.

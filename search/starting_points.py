@@ -29,6 +29,7 @@ class StartingPoint:
     carried: dict[int, float] = field(default_factory=dict)
     best: float | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+    best_state: tuple[int, float, list[Any]] | None = None  # (epoch, value, state) of the carried best
 
 
 def publish_best_weights(artifact_store: Any, storage: Any, checkpoints: TrialCheckpoints, proposal: Proposal) -> str | None:
@@ -49,25 +50,61 @@ class UnreadableCheckpoint(Exception):
     """A checkpoint file could not be loaded (truncated, corrupted); the model is as it was before."""
 
 
-def load_checkpoint(model: keras.Model, checkpoints: TrialCheckpoints, source: int, which: str) -> None:
-    """Load trial ``source``'s ``which`` weights, optimizer state (Adam moments, step count) included.
+def model_state(model: keras.Model) -> list[Any]:
+    """The model's training state now: every weight and optimizer variable as an array, in order."""
+    return [variable.numpy() for variable in _state_variables(model)]
+
+
+def _state_variables(model: keras.Model) -> list[Any]:
+    model.optimizer.build(model.trainable_variables)  # so the optimizer's variables exist (a no-op once built)
+    return list(model.weights) + list(model.optimizer.variables)
+
+
+def restore_state(model: keras.Model, values: list[Any]) -> None:
+    """Put a state ``model_state`` took (of a model of the same configuration) back into ``model``."""
+    variables = _state_variables(model)
+    if len(values) != len(variables):
+        raise ValueError(f"the state holds {len(values)} arrays, the model has {len(variables)} variables")
+    for variable, value in zip(variables, values):
+        if tuple(variable.shape) != tuple(value.shape):
+            raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the state {tuple(value.shape)}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def load_checkpoint(model: keras.Model, checkpoints: TrialCheckpoints, source: int, which: str) -> list[Any] | None:
+    """Load trial ``source``'s ``which`` checkpoint, optimizer state (Adam moments, step count) included:
+    its training state if it has one (returned), else its Keras weights file (``None`` returned).
 
     Raises ``UnreadableCheckpoint`` if the file cannot be loaded, after putting back the weights and
     optimizer state the model had (a load that fails halfway may have changed some of them).
     """
-    model.optimizer.build(model.trainable_variables)  # so the optimizer's variables exist to be loaded
-    variables = list(model.weights) + list(model.optimizer.variables)
-    before = [variable.numpy() for variable in variables]
-    path = checkpoints.path(source, which)
+    before = model_state(model)
+    use_state = checkpoints.has_state(source, which)
     try:
-        model.load_weights(path)
-    except Exception as error:  # noqa: BLE001 - h5py, Keras and OS errors all mean "this file is unusable"
-        for variable, value in zip(variables, before):
-            variable.assign(value)
+        if use_state:
+            values = checkpoints.load_state(source, which)
+            restore_state(model, values)
+            return values
+        model.load_weights(checkpoints.path(source, which))
+        return None
+    except Exception as error:  # noqa: BLE001 - numpy, h5py, Keras and OS errors all mean "this file is unusable"
+        restore_state(model, before)
         detail = " ".join(str(error).split())[:200] or type(error).__name__
         raise UnreadableCheckpoint(
             f"{which} checkpoint of trial {source} is unreadable ({type(error).__name__}: {detail}); trained without it"
         ) from error
+
+
+def save_best_weights(model: keras.Model, checkpoints: TrialCheckpoints, trial_number: int,
+                      best: tuple[int, float, list[Any]] | None) -> None:
+    """Write the trial's best state ``(epoch, value, state)`` as its Keras weights file (``model``'s
+    variables are overwritten: call it when training is over)."""
+    if best is None:
+        return
+    epoch, value, state = best
+    restore_state(model, state)
+    checkpoints.save(model, trial_number, "best", epoch, value)
 
 
 def starting_point(
@@ -133,9 +170,14 @@ def continue_interrupted(
     load_checkpoint(model, checkpoints, source_number, "last")
     carried = recorder.copy_steps(source, resume_step)
     best_note = checkpoints.note(source_number, "best")
-    best = None
+    best = best_state = None
     if best_note is not None and proposal.initial_epoch < best_note["epoch"] <= resume_step:
         checkpoints.copy(source_number, proposal.trial_number, "best")
         best = float(best_note["value"])
+        if checkpoints.has_state(source_number, "best"):
+            try:
+                best_state = (int(best_note["epoch"]), best, checkpoints.load_state(source_number, "best"))
+            except (OSError, ValueError):  # a damaged best state: the copied weights file, if any, stays
+                best_state = None
     checkpoints.copy(source_number, proposal.trial_number, "last")
-    return StartingPoint(resume_step, carried=carried, best=best)
+    return StartingPoint(resume_step, carried=carried, best=best, best_state=best_state)

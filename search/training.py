@@ -39,25 +39,60 @@ def build_model(
     return builder(dict(params), input_shape, num_classes)
 
 
+class TrainingData:
+    """A dataset's training and validation arrays as tensors, made once and shared by every trial.
+
+    ``model.fit`` on NumPy arrays converts them and builds a new input pipeline on every call; here
+    the conversion happens once per process and each fit gets a ``tf.data`` pipeline over the same
+    tensors, shuffled each epoch as Keras shuffles arrays (``shuffle=True``), with a seed per trial
+    so a trial's batches do not depend on what the process trained before.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
+                 y_val: np.ndarray | None = None) -> None:
+        import tensorflow as tf
+
+        with tf.device("/CPU:0"):
+            self._train = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+            self._val = None if x_val is None else (tf.convert_to_tensor(x_val), tf.convert_to_tensor(y_val))
+        self.train_size = len(x)
+        self.validation_size = 0 if x_val is None else len(x_val)
+
+    def train_batches(self, batch_size: int, seed: int | None) -> Any:
+        """The training set in shuffled batches, reshuffled every epoch (``seed``: reproducible)."""
+        import tensorflow as tf
+
+        return (tf.data.Dataset.from_tensor_slices(self._train)
+                .shuffle(self.train_size, seed=seed, reshuffle_each_iteration=True)
+                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+    def validation_batches(self, batch_size: int) -> Any:
+        """The validation set in batches, in order; ``None`` without one."""
+        import tensorflow as tf
+
+        if self._val is None:
+            return None
+        return tf.data.Dataset.from_tensor_slices(self._val).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def fit(
     model: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
+    data: TrainingData,
     batch_size: int,
     epochs: int,
     initial_epoch: int = 0,
-    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    shuffle_seed: int | None = None,
 ) -> keras.callbacks.History:
-    """Train from ``initial_epoch`` epochs done up to ``epochs`` epochs done, silently."""
+    """Train from ``initial_epoch`` epochs done up to ``epochs`` epochs done, silently, validating on
+    ``data``'s validation set (if it has one) after each epoch."""
     return model.fit(
-        x,
-        y,
-        batch_size=batch_size,
+        data.train_batches(batch_size, shuffle_seed),
         epochs=epochs,
         initial_epoch=initial_epoch,
-        validation_data=validation_data,
+        validation_data=data.validation_batches(batch_size),
         callbacks=list(callbacks),
+        shuffle=False,  # the pipeline shuffles, seeded
         verbose=0,
     )
 

@@ -367,6 +367,23 @@ class ResilientRDBStorage(RDBStorage):
             settled,
         )
 
+    def set_trial_epoch(self, trial_id: int, step: int, intermediate_value: float,
+                        user_attrs: dict[str, Any], system_attrs: dict[str, Any]) -> None:
+        """One epoch of a RUNNING trial in one transaction: its intermediate value at ``step`` and
+        some attributes (what ``set_trial_intermediate_value`` and ``set_trial_*_attr`` write, each
+        in a commit of its own, ~4 ms apiece on SQLite). Upserts only: safe to retry.
+        Raises ``UpdateFinishedTrialError`` for a finished trial, as those calls do."""
+
+        def attempt() -> None:
+            with _create_scoped_session(self.scoped_session, True) as session:
+                self._set_trial_intermediate_value_without_commit(session, trial_id, step, intermediate_value)
+                for model, attrs in ((models.TrialUserAttributeModel, user_attrs),
+                                     (models.TrialSystemAttributeModel, system_attrs)):
+                    for key, value in attrs.items():
+                        self._set_trial_attr_without_commit(session, model, trial_id, key, value)
+
+        self._retry("set_trial_epoch", attempt)
+
 
 def _create_tables_one_by_one(url: str, engine_kwargs: dict[str, Any] | None) -> None:
     """Create the missing tables of a new storage one per transaction, as far as the connection lasts.

@@ -42,7 +42,7 @@ def test_a_truncated_checkpoint_makes_the_retry_train_from_epoch_0_and_complete(
     assert sorted(cut.intermediate_values) == list(range(1, INTERRUPT_AFTER_EPOCH + 1))
     monkeypatch.setattr(console.ConsoleProgress, "epoch_finished", finished)
 
-    checkpoints = list(tmp_path.glob("**/checkpoints/trial-00000/last.weights.h5"))
+    checkpoints = list(tmp_path.glob("**/checkpoints/trial-00000/last.state.npz"))
     assert len(checkpoints) == 1, checkpoints
     whole = checkpoints[0].read_bytes()
     checkpoints[0].write_bytes(whole[: len(whole) // 2])
@@ -64,8 +64,11 @@ def test_a_truncated_checkpoint_makes_the_retry_train_from_epoch_0_and_complete(
     assert len([t for t in trials if not t.user_attrs.get(record.INTERRUPTED)]) == 1
 
 
-def test_a_load_that_fails_halfway_puts_the_fresh_weights_back(tmp_path):
+@pytest.mark.parametrize("kind", ["state", "keras"])
+def test_a_load_that_fails_halfway_puts_the_fresh_weights_back(kind, tmp_path, monkeypatch):
     import keras
+
+    from hpsearch.search.starting_points import model_state
 
     def model() -> keras.Model:
         built = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
@@ -75,20 +78,64 @@ def test_a_load_that_fails_halfway_puts_the_fresh_weights_back(tmp_path):
     checkpoints = TrialCheckpoints(tmp_path)
     trained = model()
     trained.optimizer.build(trained.trainable_variables)
-    checkpoints.save(trained, 0, "last", 1, 0.5)
+    if kind == "state":
+        checkpoints.save_state(model_state(trained), 0, "last", 1, 0.5)
+    else:  # a study made before training states: Keras' weights file
+        checkpoints.save(trained, 0, "last", 1, 0.5)
 
     fresh = model()
     fresh.optimizer.build(fresh.trainable_variables)
     before = [v.numpy().copy() for v in fresh.weights]
 
-    def half_a_load(path, *args, **kwargs):  # what a cut-off file may do: some layers loaded, then an error
+    def half_a_load(*args, **kwargs):  # what a cut-off file may do: some layers loaded, then an error
         fresh.layers[0].kernel.assign(np.ones_like(before[0]))
         fresh.optimizer.iterations.assign(7)
         raise OSError("Unable to synchronously open file (truncated file)")
 
-    fresh.load_weights = half_a_load
+    if kind == "state":
+        import hpsearch.search.starting_points as starting_points
+
+        real_restore = starting_points.restore_state
+        calls = []
+
+        def restore_then_fail(target, values):
+            calls.append(target)
+            if len(calls) == 1:
+                half_a_load()
+            real_restore(target, values)
+
+        monkeypatch.setattr(starting_points, "restore_state", restore_then_fail)
+    else:
+        fresh.load_weights = half_a_load
     with pytest.raises(UnreadableCheckpoint, match=r"last checkpoint of trial 0 is unreadable \(OSError: .*truncated"):
         load_checkpoint(fresh, checkpoints, 0, "last")
     for variable, value in zip(fresh.weights, before):
         np.testing.assert_array_equal(variable.numpy(), value)
     assert int(fresh.optimizer.iterations.numpy()) == 0
+
+
+def test_a_training_state_round_trips_and_refuses_another_architecture(tmp_path):
+    import keras
+
+    from hpsearch.search.starting_points import model_state, restore_state
+
+    def model(units: int) -> keras.Model:
+        built = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units), keras.layers.Dense(2)])
+        built.compile(optimizer="adam", loss="mse")
+        return built
+
+    checkpoints = TrialCheckpoints(tmp_path)
+    trained = model(3)
+    trained.fit(np.ones((8, 4)), np.zeros((8, 2)), epochs=2, verbose=0)
+    checkpoints.save_state(model_state(trained), 0, "last", 2, 0.25)
+    assert checkpoints.note(0, "last") == {"epoch": 2, "value": 0.25}
+
+    again = model(3)
+    assert load_checkpoint(again, checkpoints, 0, "last") is not None
+    for mine, theirs in zip(again.weights + again.optimizer.variables, trained.weights + trained.optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert int(again.optimizer.iterations.numpy()) == 2
+
+    other = model(5)
+    with pytest.raises(ValueError, match="shape"):
+        restore_state(other, checkpoints.load_state(0, "last"))

@@ -99,7 +99,13 @@ def test_every_epoch_and_the_outcome_land_in_the_optuna_study(sqlite_url):
         assert metrics["val_accuracy"] == [trial.intermediate_values[1], trial.intermediate_values[2]]
         assert set(metrics) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert 0 < trial.system_attrs["hpsearch:elapsed_at_end"] <= session.elapsed()
-        assert session.checkpoints.exists(trial.number, "best") and session.checkpoints.exists(trial.number, "last")
+        # A finished trial keeps its best weights in Keras' format; its training states are gone
+        # (nothing will continue it), so a search's artifacts stay small.
+        assert session.checkpoints.exists(trial.number, "best") and not session.checkpoints.exists(trial.number, "last")
+        assert not session.checkpoints.has_state(trial.number, "last")
+        assert not session.checkpoints.has_state(trial.number, "best")
+        best_note = session.checkpoints.note(trial.number, "best")
+        assert best_note["value"] == trial.value and trial.intermediate_values[best_note["epoch"]] == trial.value
         # The best weights are also in Optuna's artifact store, linked to the trial.
         metas = optuna.artifacts.get_all_artifact_meta(trial, storage=session.storage)
         assert [m.artifact_id for m in metas] == record.artifact_ids(trial) and len(metas) == 1

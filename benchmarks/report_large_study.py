@@ -1,4 +1,4 @@
-"""How long `hpsearch report` takes on a study of 10,000 trials (a measurement, never a test).
+"""How long `hpsearch report`, `studies` and `show` take on a study of 10,000 trials (a measurement, never a test).
 
 Builds a synthetic hpsearch study in SQLite with ``optuna.create_trial`` (mnist_cnn's parameters,
 conditions honoured; 1-4 epochs per trial; the attributes the runner writes; some FAIL and PRUNED
@@ -123,6 +123,14 @@ def time_report(url: str, fmt: str, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def time_command(url: str, *args: str) -> float:
+    """``hpsearch ARGS --storage URL`` in a fresh process (imports included), in seconds."""
+    command = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()", *args, "--storage", url]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started
+
+
 def time_optuna_best_trial(url: str) -> float:
     optuna_cli = str(Path(sys.executable).parent / "optuna")
     started = time.perf_counter()
@@ -150,6 +158,8 @@ def main() -> None:
         for fmt in ("html", "json", "csv"):
             figures.setdefault(fmt, []).append(time_report(url, fmt, folder / f"report.{fmt}"))
         figures.setdefault("optuna best-trial", []).append(time_optuna_best_trial(url))
+        figures.setdefault("hpsearch studies", []).append(time_command(url, "studies"))
+        figures.setdefault("hpsearch show", []).append(time_command(url, "show", STUDY))
     for name, seconds in figures.items():
         print(f"{name:>18}: median {statistics.median(seconds):5.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
     size = (folder / "report.html").stat().st_size / 1e6

@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                           "--pairs", "3"],
                          ["--space", "mnist_cnn", "--train-samples", "10000", "--trials", "8", "--epochs", "3",
                           "--pairs", "5"]),
+    "memory": ("memory.py", ["--trials", "30"], ["--trials", "100"]),
     "concurrent_resume": ("concurrent_resume.py",
                           ["--processes", "1,2", "--backends", "random", "--trials", "8"],
                           ["--processes", "1,2,4", "--backends", "random,tpe,hyperband", "--trials", "8",

@@ -8,8 +8,11 @@ Anything unexpected (another storage class, another schema) falls back to Optuna
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import math
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from optuna.trial import FrozenTrial
@@ -103,3 +106,118 @@ def _load(storage: Any, study_id: int, skip: set[str]) -> list[FrozenTrial]:
             user_attrs=f["user"], system_attrs=f["system"], intermediate_values=f["steps"], trial_id=trial_id,
         ))
     return sorted(trials, key=lambda t: t.number)
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    """What a listing shows of one study, read with a few aggregate queries instead of every trial."""
+
+    study_id: int
+    name: str
+    maximize: bool
+    states: dict[str, int]  # trial state name -> count
+    best_value: float | None  # of the first objective, COMPLETE trials only
+    started: _dt.datetime | None  # the first trial's start, naive local time (as Optuna hands it out)
+
+
+def study_overviews(storage: Any) -> list[StudyOverview] | None:
+    """Every study of an ``RDBStorage`` in creation order; ``None`` for another storage class."""
+    import sqlalchemy as sa
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    if not isinstance(storage, RDBStorage):
+        return None
+    studies_t = models.StudyModel.__table__
+    directions_t = models.StudyDirectionModel.__table__
+    trials_t = models.TrialModel.__table__
+    values_t = models.TrialValueModel.__table__
+
+    def read() -> list[StudyOverview]:
+        with storage.engine.connect() as connection:
+            names = connection.execute(
+                sa.select(studies_t.c.study_id, studies_t.c.study_name).order_by(studies_t.c.study_id)).all()
+            directions = dict(connection.execute(
+                sa.select(directions_t.c.study_id, directions_t.c.direction).where(directions_t.c.objective == 0)
+            ).all())
+            states: dict[int, dict[str, int]] = {}
+            for study_id, state, count in connection.execute(
+                sa.select(trials_t.c.study_id, trials_t.c.state, sa.func.count()).group_by(
+                    trials_t.c.study_id, trials_t.c.state)
+            ).all():
+                name = state.name if hasattr(state, "name") else str(state)
+                states.setdefault(study_id, {})[name] = count
+            started = dict(connection.execute(
+                sa.select(trials_t.c.study_id, sa.func.min(trials_t.c.datetime_start)).group_by(trials_t.c.study_id)
+            ).all())
+            kinds = models.TrialValueModel.TrialValueType
+            complete = trials_t.c.state == TrialState.COMPLETE
+            joined = trials_t.join(values_t, values_t.c.trial_id == trials_t.c.trial_id)
+            best_of: dict[str, dict[int, float]] = {}
+            for which, aggregate in (("max", sa.func.max), ("min", sa.func.min)):
+                best_of[which] = dict(connection.execute(
+                    sa.select(trials_t.c.study_id, aggregate(values_t.c.value)).select_from(joined)
+                    .where(complete, values_t.c.objective == 0, values_t.c.value_type == kinds.FINITE)
+                    .group_by(trials_t.c.study_id)
+                ).all())
+            infinite: set[tuple[int, Any]] = {  # (study, INF_POS or INF_NEG) that some COMPLETE trial has
+                (study_id, kind) for study_id, kind in connection.execute(
+                    sa.select(trials_t.c.study_id, values_t.c.value_type).select_from(joined)
+                    .where(complete, values_t.c.objective == 0, values_t.c.value_type != kinds.FINITE).distinct()
+                ).all()}
+        overviews = []
+        for study_id, name in names:
+            maximize = directions.get(study_id) == StudyDirection.MAXIMIZE
+            best = _best(maximize, best_of["max" if maximize else "min"].get(study_id),
+                         (study_id, kinds.INF_POS) in infinite, (study_id, kinds.INF_NEG) in infinite)
+            overviews.append(StudyOverview(study_id, name, maximize, states.get(study_id, {}),
+                                           best, _local(started.get(study_id))))
+        return overviews
+
+    retrying = getattr(storage, "retrying", None)
+    return read() if retrying is None else retrying("study_overviews", read)
+
+
+def _best(maximize: bool, finite: float | None, has_plus_inf: bool, has_minus_inf: bool) -> float | None:
+    """The best of a study's COMPLETE values, infinite ones included, as Optuna's ``best_value`` is."""
+    if maximize and has_plus_inf or not maximize and has_minus_inf:
+        return math.inf if maximize else -math.inf
+    if finite is not None:
+        return float(finite)
+    if has_plus_inf or has_minus_inf:
+        return -math.inf if maximize else math.inf
+    return None
+
+
+def ranked_trial_numbers(storage: Any, study_id: int, maximize: bool, limit: int) -> list[int]:
+    """The numbers of the ``limit`` best COMPLETE trials of a study (first objective), best first."""
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    trials_t = models.TrialModel.__table__
+    values_t = models.TrialValueModel.__table__
+    kinds = models.TrialValueModel.TrialValueType
+    # Infinite values are stored as a kind with no value: they sort by kind first, then by value.
+    kind_rank = sa.case((values_t.c.value_type == kinds.INF_POS, 1), (values_t.c.value_type == kinds.INF_NEG, -1),
+                        else_=0)
+    order = (kind_rank.desc(), values_t.c.value.desc()) if maximize else (kind_rank.asc(), values_t.c.value.asc())
+    query = (sa.select(trials_t.c.number).select_from(trials_t.join(values_t, values_t.c.trial_id == trials_t.c.trial_id))
+             .where(trials_t.c.study_id == study_id, trials_t.c.state == TrialState.COMPLETE, values_t.c.objective == 0)
+             .order_by(*order, trials_t.c.number).limit(limit))
+
+    def read() -> list[int]:
+        with storage.engine.connect() as connection:
+            return [number for (number,) in connection.execute(query).all()]
+
+    retrying = getattr(storage, "retrying", None)
+    return read() if retrying is None else retrying("ranked_trial_numbers", read)
+
+
+def _local(moment: _dt.datetime | None) -> _dt.datetime | None:
+    """As Optuna does: stored as naive UTC, handed out as naive local time."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=_dt.timezone.utc).astimezone().replace(tzinfo=None)

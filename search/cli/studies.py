@@ -12,7 +12,10 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
 
 
 def _counts(trials: list[Any]) -> str:
-    counts = Counter(t.state.name for t in trials)
+    return _format_counts(Counter(t.state.name for t in trials))
+
+
+def _format_counts(counts: dict[str, int]) -> str:
     return " ".join(f"{counts.get(s, 0)}{s[0].lower()}" for s in STATES)
 
 
@@ -30,29 +33,33 @@ def studies(storage: str | None) -> None:
     """List the studies in the storage: space, backend, trials by state, best value."""
     import optuna
 
-    from hpsearch.storage import record
-    from hpsearch.storage.bulk import load_trials
+    from hpsearch.storage.bulk import StudyOverview, load_trials, study_overviews
     from hpsearch.storage.studies import read_meta
     from hpsearch.storage.urls import mask_password
 
     rdb, url = _open(storage)
-    summaries = optuna.get_all_study_summaries(rdb, include_best_trial=True)
-    if not summaries:
+    overviews = study_overviews(rdb)
+    if overviews is None:  # not an RDB storage: Optuna's own summaries (they read every trial)
+        overviews = [
+            StudyOverview(rdb.get_study_id_from_name(s.study_name), s.study_name, s.direction.name == "MAXIMIZE",
+                          dict(Counter(t.state.name for t in load_trials(rdb, rdb.get_study_id_from_name(s.study_name)))),
+                          s.best_trial.value if s.best_trial is not None else None, s.datetime_start)
+            for s in optuna.get_all_study_summaries(rdb, include_best_trial=True)
+        ]
+    if not overviews:
         click.echo(f"No studies in {mask_password(url)}.")
         return
     rows = [("STUDY", "SPACE", "BACKEND", "TRIALS (complete pruned fail running)", "BEST", "STARTED")]
-    for summary in summaries:
-        study_id = rdb.get_study_id_from_name(summary.study_name)
-        meta = read_meta(rdb.get_study_system_attrs(study_id), summary.user_attrs)
-        trials = load_trials(rdb, study_id, skip_system_attrs={record.TRIAL_HISTORY})
-        best = summary.best_trial.value if summary.best_trial is not None else None
+    for overview in overviews:
+        meta = read_meta(rdb.get_study_system_attrs(overview.study_id), rdb.get_study_user_attrs(overview.study_id))
+        best = overview.best_value
         rows.append((
-            summary.study_name,
+            overview.name,
             meta.space_name if meta else "-",
             meta.backend if meta else "-",
-            _counts(trials),
+            _format_counts(overview.states),
             f"{best:.4f}" if best is not None else "-",
-            f"{summary.datetime_start:%Y-%m-%d %H:%M}" if summary.datetime_start else "-",
+            f"{overview.started:%Y-%m-%d %H:%M}" if overview.started else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -69,12 +76,25 @@ def show(study_name: str, storage: str | None, top: int) -> None:
 
     from hpsearch.search.cli.progress import format_params
     from hpsearch.storage import record
+    from hpsearch.storage.bulk import ranked_trial_numbers, study_overviews
     from hpsearch.storage.studies import load_study, study_meta
 
     rdb, _ = _open(storage)
     study = load_study(rdb, study_name)
     meta = study_meta(rdb, study_name)
-    trials = study.get_trials(deepcopy=False)
+    study_id = rdb.get_study_id_from_name(study_name)
+    maximize = reverse_metric(study)
+    overview = next((o for o in study_overviews(rdb) or [] if o.study_id == study_id), None)
+    if overview is not None:  # an RDB storage: counts and ranks by SQL, only the top trials read
+        counts, total = overview.states, sum(overview.states.values())
+        ranked_ids = [rdb.get_trial_id_from_study_id_trial_number(study_id, n)
+                      for n in ranked_trial_numbers(rdb, study_id, maximize, top)]
+        ranked = [rdb.get_trial(trial_id) for trial_id in ranked_ids]
+    else:
+        trials = study.get_trials(deepcopy=False)
+        counts, total = dict(Counter(t.state.name for t in trials)), len(trials)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
     metric = (study.metric_names or ["value"])[0]
     click.echo(f"study:    {study_name}")
     if meta is not None:
@@ -83,14 +103,13 @@ def show(study_name: str, storage: str | None, top: int) -> None:
             f"budget:   trials={meta.trials} max_epochs={meta.max_epochs} timeout={meta.timeout} "
             f"seed={meta.seed} data={meta.data} (hpsearch {meta.hpsearch_version})"
         )
-    click.echo(f"trials:   {len(trials)} ({_counts(trials)})")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not complete:
+    click.echo(f"trials:   {total} ({_format_counts(counts)})")
+    if not ranked:
         click.echo("No trial completed yet.")
         return
-    best = study.best_trial
+    best = ranked[0]
     click.echo(f"best:     trial {best.number}, {metric} {best.value}")
-    click.echo(f"          best at epoch {record.best_step(best, reverse_metric(study))}, "
+    click.echo(f"          best at epoch {record.best_step(best, maximize)}, "
                f"{best.user_attrs.get(record.PARAM_COUNT)} params, "
                f"trained {format_seconds(record.train_seconds(best))}")
     if record.TEST_ACCURACY in best.user_attrs:
@@ -99,8 +118,6 @@ def show(study_name: str, storage: str | None, top: int) -> None:
                    f"(hpsearch retrain, {best.user_attrs.get(record.RETRAIN_EPOCHS)} epochs on train+validation)")
     for name, value in best.params.items():
         click.echo(f"          {name} = {value}")
-    reverse = study.direction.name == "MAXIMIZE"
-    ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]
     click.echo(f"top {len(ranked)}:")
     for trial in ranked:
         click.echo(f"  #{trial.number:<4} {trial.value:.4f}  {format_params(trial.params)}")

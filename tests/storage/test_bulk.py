@@ -70,3 +70,36 @@ def test_other_storages_are_read_by_optuna_itself():
     storage = study._storage
     assert [fields(t)[:3] for t in load_trials(storage, study._study_id)] == [
         fields(t)[:3] for t in storage.get_all_trials(study._study_id)]
+
+
+@pytest.mark.parametrize("which", ["sqlite", "postgres"])
+def test_study_overviews_and_ranks_match_optuna(which, request, unique_name):
+    from hpsearch.storage.bulk import ranked_trial_numbers, study_overviews
+
+    url = request.getfixturevalue("sqlite_url" if which == "sqlite" else "postgres_url")
+    storage = open_storage(url)
+    names = [f"{unique_name}-max", f"{unique_name}-min", f"{unique_name}-empty"]
+    try:
+        for name, direction in zip(names, ("maximize", "minimize", "maximize")):
+            study = optuna.create_study(study_name=name, storage=storage, direction=direction)
+            if not name.endswith("empty"):
+                fill(study)
+                for value in (0.3, 0.95, 0.3):
+                    study.add_trial(optuna.create_trial(value=value))
+        found = {o.name: o for o in study_overviews(storage) if o.name in names}
+        for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+            if summary.study_name not in names:
+                continue
+            overview = found[summary.study_name]
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            trials = study.get_trials(deepcopy=False)
+            assert overview.states == dict(__import__("collections").Counter(t.state.name for t in trials))
+            assert overview.best_value == (summary.best_trial.value if summary.best_trial else None)
+            assert overview.started == summary.datetime_start
+            assert overview.maximize == (summary.direction.name == "MAXIMIZE")
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            expected = [t.number for t in sorted(complete, key=lambda t: t.value, reverse=overview.maximize)]
+            assert ranked_trial_numbers(storage, overview.study_id, overview.maximize, 4) == expected[:4]
+    finally:
+        for name in names:
+            optuna.delete_study(study_name=name, storage=url)

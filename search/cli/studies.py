@@ -1,7 +1,6 @@
 """``hpsearch studies`` and ``hpsearch show STUDY``: read what the storage holds."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import click
@@ -9,10 +8,6 @@ import click
 from hpsearch.search.cli.options import format_seconds, storage_option
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
-
-
-def _counts(trials: list[Any]) -> str:
-    return _format_counts(Counter(t.state.name for t in trials))
 
 
 def _format_counts(counts: dict[str, int]) -> str:
@@ -31,21 +26,12 @@ def _open(storage: str | None) -> tuple[Any, str]:
 @storage_option
 def studies(storage: str | None) -> None:
     """List the studies in the storage: space, backend, trials by state, best value."""
-    import optuna
-
-    from hpsearch.storage.bulk import StudyOverview, load_trials, study_overviews
+    from hpsearch.storage.bulk import study_overviews
     from hpsearch.storage.studies import read_meta
     from hpsearch.storage.urls import mask_password
 
     rdb, url = _open(storage)
-    overviews = study_overviews(rdb)
-    if overviews is None:  # not an RDB storage: Optuna's own summaries (they read every trial)
-        overviews = [
-            StudyOverview(rdb.get_study_id_from_name(s.study_name), s.study_name, s.direction.name == "MAXIMIZE",
-                          dict(Counter(t.state.name for t in load_trials(rdb, rdb.get_study_id_from_name(s.study_name)))),
-                          s.best_trial.value if s.best_trial is not None else None, s.datetime_start)
-            for s in optuna.get_all_study_summaries(rdb, include_best_trial=True)
-        ]
+    overviews = study_overviews(rdb) or []
     if not overviews:
         click.echo(f"No studies in {mask_password(url)}.")
         return
@@ -72,8 +58,6 @@ def studies(storage: str | None) -> None:
 @click.option("--top", default=5, show_default=True, type=click.IntRange(1), help="How many best trials to list.")
 def show(study_name: str, storage: str | None, top: int) -> None:
     """Show STUDY: its settings, the best trial and the top trials."""
-    from optuna.trial import TrialState
-
     from hpsearch.search.cli.progress import format_params
     from hpsearch.storage import record
     from hpsearch.storage.bulk import ranked_trial_numbers, study_overviews
@@ -84,17 +68,10 @@ def show(study_name: str, storage: str | None, top: int) -> None:
     meta = study_meta(rdb, study_name)
     study_id = rdb.get_study_id_from_name(study_name)
     maximize = reverse_metric(study)
-    overview = next((o for o in study_overviews(rdb) or [] if o.study_id == study_id), None)
-    if overview is not None:  # an RDB storage: counts and ranks by SQL, only the top trials read
-        counts, total = overview.states, sum(overview.states.values())
-        ranked_ids = [rdb.get_trial_id_from_study_id_trial_number(study_id, n)
-                      for n in ranked_trial_numbers(rdb, study_id, maximize, top)]
-        ranked = [rdb.get_trial(trial_id) for trial_id in ranked_ids]
-    else:
-        trials = study.get_trials(deepcopy=False)
-        counts, total = dict(Counter(t.state.name for t in trials)), len(trials)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
+    overview = next(o for o in study_overviews(rdb) or [] if o.study_id == study_id)
+    counts, total = overview.states, sum(overview.states.values())
+    ranked = [rdb.get_trial(rdb.get_trial_id_from_study_id_trial_number(study_id, number))
+              for number in ranked_trial_numbers(rdb, study_id, maximize, top)]
     metric = (study.metric_names or ["value"])[0]
     click.echo(f"study:    {study_name}")
     if meta is not None:

@@ -168,8 +168,9 @@ def study_overviews(storage: Any) -> list[StudyOverview] | None:
                                            best, _local(started.get(study_id))))
         return overviews
 
-    retrying = getattr(storage, "retrying", None)
-    return read() if retrying is None else retrying("study_overviews", read)
+    from hpsearch.storage.resilient import call_with_retries
+
+    return call_with_retries(storage, "study_overviews", read)
 
 
 def _best(maximize: bool, finite: float | None, has_plus_inf: bool, has_minus_inf: bool) -> float | None:
@@ -204,8 +205,9 @@ def ranked_trial_numbers(storage: Any, study_id: int, maximize: bool, limit: int
         with storage.engine.connect() as connection:
             return [number for (number,) in connection.execute(query).all()]
 
-    retrying = getattr(storage, "retrying", None)
-    return read() if retrying is None else retrying("ranked_trial_numbers", read)
+    from hpsearch.storage.resilient import call_with_retries
+
+    return call_with_retries(storage, "ranked_trial_numbers", read)
 
 
 def _local(moment: _dt.datetime | None) -> _dt.datetime | None:

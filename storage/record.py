@@ -224,9 +224,7 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
         finally:
             session.close()
 
+    from hpsearch.storage.resilient import call_with_retries
+
     # An upsert of one row: safe to run again after a lost connection.
-    retrying = getattr(storage, "retrying", None)
-    if retrying is None:
-        attempt()
-    else:
-        retrying("set_finished_trial_user_attr", attempt)
+    call_with_retries(storage, "set_finished_trial_user_attr", attempt)

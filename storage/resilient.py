@@ -385,6 +385,14 @@ class ResilientRDBStorage(RDBStorage):
         self._retry("set_trial_epoch", attempt)
 
 
+def call_with_retries(storage: Any, name: str, attempt: Callable[[], T],
+                      settled: Callable[[], tuple[bool, T | None]] | None = None) -> T:
+    """``storage.retrying(name, attempt, settled)`` where ``storage`` retries lost connections (a
+    ``ResilientRDBStorage``); plain ``attempt()`` on any other storage."""
+    retrying = getattr(storage, "retrying", None)
+    return attempt() if retrying is None else retrying(name, attempt, settled)
+
+
 def _create_tables_one_by_one(url: str, engine_kwargs: dict[str, Any] | None) -> None:
     """Create the missing tables of a new storage one per transaction, as far as the connection lasts.
 
@@ -472,4 +480,4 @@ for _name in _RETRIED_AS_IS:
     setattr(ResilientRDBStorage, _name, _retried(_name))
 del _name
 
-__all__ = ["ResilientRDBStorage", "StorageUnavailableError", "connection_lost", "RETRY_SECONDS"]
+__all__ = ["ResilientRDBStorage", "call_with_retries", "StorageUnavailableError", "connection_lost", "RETRY_SECONDS"]

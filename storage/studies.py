@@ -165,11 +165,10 @@ def create_study(storage: Any, name: str, direction: str, metric: str, meta: Stu
         return (bool(created) and study_exists(storage, name)
                 and storage.get_study_id_from_name(name) == created[-1]), None
 
-    retrying = getattr(storage, "retrying", None)
-    if retrying is None:
-        attempt()
-    else:  # lost connections retried (storage.resilient), without ever making the study twice
-        retrying("create_study", attempt, settled)
+    from hpsearch.storage.resilient import call_with_retries
+
+    # Lost connections retried, without ever making the study twice.
+    call_with_retries(storage, "create_study", attempt, settled)
     return optuna.load_study(study_name=name, storage=storage)
 
 

@@ -19,7 +19,12 @@ from hpsearch.search.starting_points import model_state
 from hpsearch.spaces.space import Objective
 from hpsearch.storage.artifacts import TrialCheckpoints
 
-# A trial stops as soon as its epochs take, or are projected to take, longer than the per-epoch limit:
+# With a per-epoch limit, the runner first estimates a configuration's epoch time from its shape
+# (search/cost.py) and refuses one over the limit before training; a trial with such an estimate is then
+# stopped only by an epoch running past ESTIMATED_HARD_LIMIT_FACTOR x its estimate (and past
+# HARD_LIMIT_FACTOR x the limit), so a busy machine does not fail good configurations.
+# Without an estimate (a runner used directly), the wall time decides:
+# a trial stops as soon as its epochs take, or are projected to take, longer than the per-epoch limit:
 # the speed is measured over PROJECTION_BATCHES batches after WARMUP_BATCHES (graph tracing) of its
 # first epoch, so a hopelessly slow configuration costs seconds, not minutes.
 # The projection is the gate; an epoch that then runs past HARD_LIMIT_FACTOR x the limit (the
@@ -31,6 +36,9 @@ WARMUP_BATCHES = 10
 PROJECTION_BATCHES = 30
 EARLY_BATCHES = 3
 EARLY_FACTOR = 2.0
+# With an estimate from the model's shape (search/cost.py) there is no projection; an epoch is stopped
+# only past this many times its estimate (and past HARD_LIMIT_FACTOR x the limit).
+ESTIMATED_HARD_LIMIT_FACTOR = 3.0
 
 
 class TrialPruned(Exception):
@@ -85,6 +93,16 @@ class TrialMonitor(keras.callbacks.Callback):
         self.batches = 0
         self.warm_at = 0.0
         self.epoch_started = time.monotonic()
+        self.estimated_epoch_seconds: float | None = None
+
+    def expect_epoch_seconds(self, estimate: float) -> None:
+        """The epoch time estimated from the model's shape (under the limit: the runner checked).
+
+        The estimate, not the wall time of the first batches, then decides whether the trial fits the
+        limit: only an epoch that runs past ``ESTIMATED_HARD_LIMIT_FACTOR`` x the estimate (and past
+        ``HARD_LIMIT_FACTOR`` x the limit) stops it, so a busy machine does not fail good configurations.
+        """
+        self.estimated_epoch_seconds = estimate
 
     def carry_over(self, steps: dict[int, float], best: float | None,
                    best_state: tuple[int, float, list[Any]] | None = None) -> None:
@@ -104,15 +122,23 @@ class TrialMonitor(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
         self.batches += 1
+        if self.batches == 1:  # the first batch traced the training graph: not part of the epoch's time
+            self.epoch_started = now
         self._check_outside(now)
         timeout = self.limits.epoch_timeout
         if timeout is None:
             return
-        if now - self.epoch_started > HARD_LIMIT_FACTOR * timeout:
+        hard_limit = HARD_LIMIT_FACTOR * timeout
+        if self.estimated_epoch_seconds is not None:
+            hard_limit = max(hard_limit, ESTIMATED_HARD_LIMIT_FACTOR * self.estimated_epoch_seconds)
+        if now - self.epoch_started > hard_limit:
             raise LimitReached(
-                f"epoch time limit exceeded: over {HARD_LIMIT_FACTOR:g} x {timeout:g} s in one epoch (--epoch-timeout)",
+                f"epoch time limit exceeded: over {hard_limit:.0f} s in one epoch, for a limit of {timeout:g} s "
+                f"(--epoch-timeout)",
                 study_budget=False,
             )
+        if self.estimated_epoch_seconds is not None:
+            return
         measured = self.batches - WARMUP_BATCHES
         if measured == 0:
             self.warm_at = now

@@ -18,7 +18,7 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search import training
+from hpsearch.search import cost, training
 from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
@@ -127,6 +127,7 @@ class SearchRunner:
         self._elapsed_base = 0.0
         self._run_started = time.monotonic()
         self._training_data: training.TrainingData | None = None
+        self._machine_speed: cost.MachineSpeed | None = None  # measured at the first trial with an epoch limit
 
     @property
     def training_data(self) -> training.TrainingData:
@@ -315,12 +316,17 @@ class SearchRunner:
                     training.trial_seed(self.seed, proposal.trial_number),
                 )
                 attrs[record.PARAM_COUNT] = int(model.count_params())
+                batch_size = training.batch_size_of(self.space, proposal.params)
+                estimate = self._estimate_epoch_seconds(model, batch_size, limits)
+                if estimate is not None:
+                    attrs[record.ESTIMATED_EPOCH_SECONDS] = round(estimate[0], 3)
+                    self._refuse_if_over_limit(estimate, batch_size, limits)
+                    monitor.expect_epoch_seconds(estimate[0])
                 start = starting_point(model, self.study.get_trials(deepcopy=False), self.checkpoints, proposal,
                                        recorder)
                 attrs.update(start.attrs)
                 monitor.carry_over(start.carried, start.best, start.best_state)
                 self.checkpoints.prepare(proposal.trial_number)
-                batch_size = training.batch_size_of(self.space, proposal.params)
                 monitor.batches_per_epoch = training.epoch_cost_in_batches(
                     len(self.dataset.x_train), len(self.dataset.x_val), batch_size
                 )
@@ -355,6 +361,31 @@ class SearchRunner:
             attrs[record.INTERRUPTED] = True
         self._finish(recorder, outcome, attrs, started, tell=not interrupted, weights=(model, monitor.best_state))
         return outcome
+
+    def _estimate_epoch_seconds(self, model: keras.Model, batch_size: int,
+                                limits: TrialLimits) -> tuple[float, cost.ForwardCost] | None:
+        """Seconds one epoch of ``model`` should take on this machine, from its shape (``None`` without
+        an epoch time limit: then nothing needs it, and the calibration is not spent)."""
+        if limits.epoch_timeout is None:
+            return None
+        if self._machine_speed is None:
+            self._machine_speed = cost.MachineSpeed.measure(self.dataset.input_shape, self.dataset.num_classes)
+        forward = cost.forward_cost(model)
+        seconds = self._machine_speed.epoch_seconds(forward, len(self.dataset.x_train), len(self.dataset.x_val),
+                                                    batch_size)
+        return seconds, forward
+
+    @staticmethod
+    def _refuse_if_over_limit(estimate: tuple[float, cost.ForwardCost], batch_size: int, limits: TrialLimits) -> None:
+        """``LimitReached`` before any training when the estimate exceeds the epoch limit: decided from
+        the model's shape and the machine's measured speed, not from how busy the machine is now."""
+        seconds, forward = estimate
+        if limits.epoch_timeout is not None and seconds > limits.epoch_timeout:
+            raise LimitReached(
+                f"too slow: estimated {seconds:.0f} s per epoch ({forward.describe()}, batch {batch_size}) "
+                f"exceeds the epoch time limit of {limits.epoch_timeout:g} s (--epoch-timeout)",
+                study_budget=False,
+            )
 
     def _finish(self, recorder: TrialRecorder, outcome: Outcome, attrs: dict[str, Any], started: float,
                 tell: bool, weights: tuple[keras.Model | None, Any]) -> None:

@@ -109,20 +109,32 @@ def plan_start(request: StartRequest) -> SearchPlan:
         trials = budget.trials
     check_artifact_root(artifact_root(url, request.artifacts), "--artifacts folder" if request.artifacts else
                         "artifacts folder")
+    timeout = None if request.unlimited_time else request.timeout if request.timeout is not None else budget.timeout
+    epoch_timeout = request.epoch_timeout if request.epoch_timeout is not None else budget.epoch_timeout
+    max_epochs = request.max_epochs or budget.max_epochs
+    fit = None
+    if (request.max_epochs is None and request.budget_epochs is None and timeout is not None
+            and budget.fit_max_epochs is not None and backend_cls.epochs_as_budget):
+        from hpsearch.search.budget_fit import fit_max_epochs
+
+        fit = fit_max_epochs(space, dataset, backend_cls, settings, timeout, epoch_timeout, budget.fit_max_epochs)
+        if fit is not None:
+            max_epochs = fit.max_epochs
     meta = StudyMeta(
         space_name=space.name,
         space=space.to_dict(),
         backend=backend_cls.name,
         backend_settings=settings,
         trials=trials,
-        max_epochs=request.max_epochs or budget.max_epochs,
-        timeout=None if request.unlimited_time else request.timeout if request.timeout is not None else budget.timeout,
-        epoch_timeout=request.epoch_timeout if request.epoch_timeout is not None else budget.epoch_timeout,
+        max_epochs=max_epochs,
+        timeout=timeout,
+        epoch_timeout=epoch_timeout,
         seed=request.seed,
         data=data.to_dict(),
         artifacts=str(artifact_dir(url, study_name, request.artifacts)),
         budget_epochs=request.budget_epochs,
         compare=request.compare,
+        budget_fit=None if fit is None else fit.to_dict(),
     )
     check_artifact_root(Path(meta.artifacts), "the study's artifacts folder")  # its name fits the file system
     return SearchPlan(space, backend_cls, meta, study_name, url, dataset)
@@ -271,14 +283,15 @@ def space_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[s
     """What differs between two serialized spaces, one phrase per difference."""
     from hpsearch.spaces.params import param_from_dict
 
-    old = {p["name"]: p for p in stored.get("params", [])}
-    new = {p["name"]: p for p in current.get("params", [])}
+    # A parameter's default picks a search's first configuration only: it does not change the space.
+    old = {p["name"]: {k: v for k, v in p.items() if k != "default"} for p in stored.get("params", [])}
+    new = {p["name"]: {k: v for k, v in p.items() if k != "default"} for p in current.get("params", [])}
     found = [f"parameter {name} removed" for name in old if name not in new]
     found += [f"parameter {name} added" for name in new if name not in old]
     for name in old.keys() & new.keys():
         if old[name] != new[name]:
             found.append(
-                f"{name}: {param_from_dict(old[name]).describe()} -> {param_from_dict(new[name]).describe()}"
+                f"{name}: {param_from_dict(old[name]).describe_range()} -> {param_from_dict(new[name]).describe_range()}"
             )
     for key in ("builder", "dataset", "objective"):
         if stored.get(key) != current.get(key):

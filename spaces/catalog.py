@@ -9,34 +9,41 @@ BUILDERS = "hpsearch.spaces.builders"
 
 
 def _cnn_params(max_blocks: int, filters_high: int) -> list[Param]:
-    conv_blocks = Int("conv_blocks", 1, max_blocks)
+    """Conv blocks then dense layers. The default configuration is the textbook Keras MNIST convnet:
+    conv 32 and 64 with max pooling, dropout 0.5, Adam at 1e-3, batch 128."""
+    conv_blocks = Int("conv_blocks", 1, max_blocks, default=2)
     params: list[Param] = [conv_blocks]
     for block in range(1, max_blocks + 1):
         condition = None if block == 1 else when_at_least(conv_blocks, block)
-        params.append(Int(f"filters_{block}", 16, filters_high, step=16, condition=condition))
+        params.append(Int(f"filters_{block}", 16, filters_high, step=16, condition=condition,
+                          default=min(32 * 2 ** min(block - 1, 1), filters_high)))
         params.append(Choice(f"pooling_{block}", ("max", "avg", "none"), condition=condition))
     params += [
         Choice("kernel_size", (3, 5)),
         Boolean("batch_norm"),
         Choice("activation", ("relu", "leaky_relu", "tanh")),
     ]
-    return params + _dense_params(0, 2, ("relu", "leaky_relu", "tanh"), with_activation=False)
+    return params + _dense_params(0, 2, ("relu", "leaky_relu", "tanh"), with_activation=False, dropout=0.5)
 
 
 def _dense_params(
-    min_depth: int, max_depth: int, activations: tuple[str, ...], with_activation: bool = True
+    min_depth: int, max_depth: int, activations: tuple[str, ...], with_activation: bool = True,
+    dropout: float = 0.2,
 ) -> list[Param]:
-    dense_layers = Int("dense_layers", min_depth, max_depth)
+    """Dense layers. The default configuration: 128 units a layer, relu, ``dropout``, Adam at 1e-3,
+    batch 128, with ``min_depth`` layers after conv blocks and 2 (within the range) in an MLP."""
+    default_depth = min_depth if not with_activation else min(max(min_depth, 2), max_depth)
+    dense_layers = Int("dense_layers", min_depth, max_depth, default=default_depth)
     params: list[Param] = [dense_layers]
     for index in range(1, max_depth + 1):
         condition = None if index <= min_depth else when_at_least(dense_layers, index)
-        params.append(Int(f"units_{index}", 32, 512, step=32, condition=condition))
+        params.append(Int(f"units_{index}", 32, 512, step=32, condition=condition, default=128))
     if with_activation:
         params += [Choice("activation", activations), Boolean("batch_norm")]
     return params + [
-        Float("dropout", 0.0, 0.5, step=0.1),
-        Float("learning_rate", 1e-4, 1e-2, log=True),
-        Choice("batch_size", (32, 64, 128)),
+        Float("dropout", 0.0, 0.5, step=0.1, default=dropout),
+        Float("learning_rate", 1e-4, 1e-2, log=True, default=1e-3),
+        Choice("batch_size", (32, 64, 128), default=128),
     ]
 
 
@@ -52,7 +59,7 @@ SPACES: dict[str, Space] = {
             builder=f"{BUILDERS}:build_cnn",
             dataset="mnist",
             budget=Budget(trials=12, max_epochs=4, timeout=840, epoch_timeout=60, compare_epochs=16,
-                          compare_timeout=450),
+                          compare_timeout=450, fit_max_epochs=(3, 27)),
         ),
         Space(
             name="mnist_mlp",

@@ -7,6 +7,7 @@ listed values, as in Keras Tuner's ``conditional_scope``.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
@@ -44,20 +45,39 @@ class Condition:
 
 @dataclass(frozen=True)
 class Param:
-    """Base of all parameter kinds. ``name`` must be unique within a space."""
+    """Base of all parameter kinds. ``name`` must be unique within a space.
+
+    ``default`` is the value of the space's default configuration (Keras Tuner's ``default=``), the
+    first one every search trains; when not given, the kind's own (the low end, the first choice, False).
+    """
 
     name: str
     condition: Condition | None = field(default=None, kw_only=True)
+    default: Value | None = field(default=None, kw_only=True)
     kind: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise SpaceDefinitionError(f"A parameter name must be a non-empty string, but got {self.name!r}.")
 
+    def _check_default(self) -> None:
+        if self.default is not None and not self.contains(self.default):
+            raise SpaceDefinitionError(
+                f"The default of '{self.name}' must be {self._describe_range()}, but got {self.default!r}."
+            )
+
     def contains(self, value: Any) -> bool:
         raise NotImplementedError
 
-    def default(self) -> Value:
+    def default_value(self) -> Value:
+        """The declared ``default``, else the kind's own."""
+        return self.default if self.default is not None else self._kind_default()
+
+    def _kind_default(self) -> Value:
+        raise NotImplementedError
+
+    def sample(self, rng: random.Random) -> Value:
+        """A value drawn uniformly (log-uniformly for a log scale) from the range."""
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,13 +85,21 @@ class Param:
         data.update(self._fields())
         if self.condition is not None:
             data["condition"] = self.condition.to_dict()
+        if self.default is not None:
+            data["default"] = self.default
         return data
 
     def _fields(self) -> dict[str, Any]:
         return {}
 
+    def describe_range(self) -> str:
+        """The values allowed, as an error message states them (``int 32..512 step 32``)."""
+        return self._describe_range()
+
     def describe(self) -> str:
         text = self._describe_range()
+        if self.default is not None:
+            text += f", default {self.default:g}" if isinstance(self.default, float) else f", default {self.default}"
         if self.condition is not None:
             text += f"  ({self.condition.describe()})"
         return text
@@ -108,14 +136,20 @@ class Int(Param):
                 f"`high - low` must be a multiple of step for '{self.name}', "
                 f"but got low={self.low}, high={self.high}, step={self.step}."
             )
+        self._check_default()
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int):
             return False
         return self.low <= value <= self.high and (value - self.low) % self.step == 0
 
-    def default(self) -> int:
+    def _kind_default(self) -> int:
         return self.low
+
+    def sample(self, rng: random.Random) -> int:
+        if self.log:
+            return min(self.high, int(math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))))
+        return rng.choice(self.grid())
 
     def grid(self) -> list[int]:
         return list(range(self.low, self.high + 1, self.step))
@@ -154,6 +188,7 @@ class Float(Param):
             raise SpaceDefinitionError(f"A float cannot have both log and step ('{self.name}').")
         if self.step is not None and self.step <= 0:
             raise SpaceDefinitionError(f"`step > 0` must hold for '{self.name}', but got step={self.step}.")
+        self._check_default()
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
@@ -166,8 +201,15 @@ class Float(Param):
         k = (value - self.low) / self.step
         return abs(k - round(k)) < 1e-6
 
-    def default(self) -> float:
+    def _kind_default(self) -> float:
         return self.low
+
+    def sample(self, rng: random.Random) -> float:
+        if self.log:
+            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        if self.step is not None:
+            return round(self.low + rng.randint(0, int(round((self.high - self.low) / self.step))) * self.step, 12)
+        return rng.uniform(self.low, self.high)
 
     def _fields(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, "step": self.step, "log": self.log}
@@ -198,12 +240,16 @@ class Choice(Param):
             raise SpaceDefinitionError(
                 f"Choice values must all be int, all float or all str ('{self.name}'), but got {list(self.values)}."
             )
+        self._check_default()
 
     def contains(self, value: Any) -> bool:
         return any(type(value) is type(v) and value == v for v in self.values)
 
-    def default(self) -> Value:
+    def _kind_default(self) -> Value:
         return self.values[0]
+
+    def sample(self, rng: random.Random) -> Value:
+        return rng.choice(self.values)
 
     def _fields(self) -> dict[str, Any]:
         return {"values": list(self.values)}
@@ -218,11 +264,18 @@ class Boolean(Param):
 
     kind: ClassVar[str] = "boolean"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_default()
+
     def contains(self, value: Any) -> bool:
         return isinstance(value, bool)
 
-    def default(self) -> bool:
+    def _kind_default(self) -> bool:
         return False
+
+    def sample(self, rng: random.Random) -> bool:
+        return rng.random() < 0.5
 
     def _describe_range(self) -> str:
         return "boolean"

@@ -8,6 +8,7 @@ parameters) and returns a compiled ``keras.Model``. Builders never see a backend
 from __future__ import annotations
 
 import importlib
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -38,7 +39,9 @@ class Budget:
     """A space's default budget: what ``hpsearch start`` uses when the user gives none.
 
     ``trials`` bounds backends without a schedule of their own; ``timeout`` bounds the whole run and
-    ``epoch_timeout`` each trial, in seconds. ``compare_epochs`` is the training epochs each backend
+    ``epoch_timeout`` each trial, in seconds. ``fit_max_epochs = (low, high)``: a backend whose
+    schedule is in epochs (Hyperband) gets the ``max_epochs`` in that range whose schedule fits the
+    timeout on this machine, unless the user gives ``--max-epochs``. ``compare_epochs`` is the training epochs each backend
     gets in an ``hpsearch compare`` run (default: ``max_epochs`` x ``trials``), ``compare_timeout``
     the seconds it may take at most (so that the default compare fits a known time).
     """
@@ -49,6 +52,11 @@ class Budget:
     epoch_timeout: float | None = None
     compare_epochs: int | None = None
     compare_timeout: float | None = None
+    fit_max_epochs: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fit_max_epochs is not None:
+            object.__setattr__(self, "fit_max_epochs", tuple(self.fit_max_epochs))
 
     def compare_budget(self) -> int:
         return self.compare_epochs or self.max_epochs * (self.trials or 10)
@@ -61,6 +69,7 @@ class Budget:
             "epoch_timeout": self.epoch_timeout,
             "compare_epochs": self.compare_epochs,
             "compare_timeout": self.compare_timeout,
+            "fit_max_epochs": None if self.fit_max_epochs is None else list(self.fit_max_epochs),
         }
 
 
@@ -121,14 +130,23 @@ class Space:
             param = self.param(name)
             if not param.contains(values[name]):
                 raise SpaceDefinitionError(
-                    f"'{name}' must be {param.describe()}, but got {values[name]!r}."
+                    f"'{name}' must be {param.describe_range()}, but got {values[name]!r}."
                 )
 
     def default_values(self) -> dict[str, Value]:
+        """The default configuration: each active parameter at its default (the first trial of a search)."""
         values: dict[str, Value] = {}
         for param in self.params:
             if self.is_active(param, values):
-                values[param.name] = param.default()
+                values[param.name] = param.default_value()
+        return values
+
+    def random_values(self, rng: random.Random) -> dict[str, Value]:
+        """One configuration drawn uniformly (log-uniformly for log-scale ranges) from the space."""
+        values: dict[str, Value] = {}
+        for param in self.params:
+            if self.is_active(param, values):
+                values[param.name] = param.sample(rng)
         return values
 
     def load_builder(self) -> Callable[..., Any]:

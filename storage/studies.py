@@ -40,6 +40,7 @@ class StudyMeta:
     artifacts: str
     budget_epochs: int | None = None
     compare: str | None = None
+    budget_fit: dict[str, Any] | None = None  # how max_epochs was fitted to the timeout (search/budget_fit.py)
     hpsearch_version: str = field(default_factory=hpsearch_version)
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 

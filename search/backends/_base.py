@@ -167,6 +167,14 @@ class Backend(abc.ABC):
         Hyperband adds iterations so that its schedule does not end first."""
         return dict(settings)
 
+    @classmethod
+    def max_epochs_for_epochs(cls, settings: dict[str, Any], affordable: float, low: int,
+                              high: int) -> tuple[int, int] | None:
+        """For a backend whose schedule is in epochs: the largest ``max_epochs`` in ``[low, high]``
+        whose schedule trains at most ``affordable`` epochs (``low`` when none does), with the epochs
+        that schedule trains. ``None``: the backend has no such schedule."""
+        return None
+
     @abc.abstractmethod
     def ask(self) -> Proposal | None:
         """Create a RUNNING Optuna trial and return what to train, or ``None`` when exhausted."""

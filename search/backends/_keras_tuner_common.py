@@ -37,15 +37,18 @@ def to_hyperparameters(space: Space) -> Any:
             if param.condition is not None
             else contextlib.nullcontext()
         )
+        default = param.default_value()
         with scope:
             if isinstance(param, Int):
-                hp.Int(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear")
+                hp.Int(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear",
+                       default=default)
             elif isinstance(param, Float):
-                hp.Float(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear")
+                hp.Float(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear",
+                         default=default)
             elif isinstance(param, Choice):
-                hp.Choice(param.name, list(param.values))
+                hp.Choice(param.name, list(param.values), default=default)
             elif isinstance(param, Boolean):
-                hp.Boolean(param.name)
+                hp.Boolean(param.name, default=default)
     return hp
 
 
@@ -100,11 +103,24 @@ class KerasTunerBackend(Backend):
         # The study holds the state: Keras Tuner's own files would be a second, diverging copy.
         self.oracle.save = lambda: None
         self.oracle._save_trial = lambda trial: None
+        self._default_first()
         self._initial_state = json.dumps(self._snapshot())  # Keras Tuner's from_config edits what it reads
         self.tuner_id = f"hpsearch-{worker_id()}"
 
     def make_oracle(self, hyperparameters: Any) -> Any:
         raise NotImplementedError
+
+    def _default_first(self) -> None:
+        """The oracle's first configuration is the space's default one (Keras Tuner's GridSearch does
+        so itself; its random, Bayesian and Hyperband oracles would start at random)."""
+        random_values = self.oracle._random_values
+
+        def values() -> Any:
+            if self.oracle.trials:
+                return random_values()
+            return dict(self.space.default_values())
+
+        self.oracle._random_values = values
 
     def oracle_options(self, hyperparameters: Any) -> dict[str, Any]:
         """The keyword arguments every oracle is built with: objective, seed, the fixed space."""
@@ -200,6 +216,8 @@ class KerasTunerBackend(Backend):
         params = from_oracle_values(self.space, values)
         trials = self.study.get_trials(deepcopy=False)
         user_attrs = {record.BACKEND_TRIAL_ID: kt_trial.trial_id, **self.trial_attrs(values)}
+        if params == self.space.default_values():
+            user_attrs[record.DEFAULT_CONFIGURATION] = True
         retry_of = _interrupted_run_of(trials, kt_trial.trial_id)
         if retry_of is not None:
             user_attrs[record.RETRY_OF] = retry_of

@@ -61,6 +61,17 @@ class HyperbandBackend(KerasTunerBackend):
         wanted = math.ceil(2 * budget_epochs / per_iteration) if budget_epochs else TIME_BUDGET_ITERATIONS
         return {**settings, "hyperband_iterations": max(int(settings["hyperband_iterations"]), wanted)}
 
+    @classmethod
+    def max_epochs_for_epochs(cls, settings: dict[str, Any], affordable: float, low: int,
+                              high: int) -> tuple[int, int] | None:
+        chosen = (low, _epochs_for(low, settings))
+        for max_epochs in range(low + 1, high + 1):
+            epochs = _epochs_for(max_epochs, settings)
+            if epochs > affordable:
+                break
+            chosen = (max_epochs, epochs)
+        return chosen
+
     def schedule(self) -> list[tuple[int, int, int]]:
         """``(bracket, round, trials)`` of one Hyperband iteration, in the order the oracle runs them."""
         return _schedule(self.oracle)
@@ -78,6 +89,19 @@ class HyperbandBackend(KerasTunerBackend):
             f"{brackets} bracket{'s' if brackets > 1 else ''} x {self.settings['hyperband_iterations']} "
             f"iteration(s): {self.expected_trials()} trials, {self.expected_epochs()} epochs"
         )
+
+
+def _epochs_for(max_epochs: int, settings: dict[str, Any]) -> int:
+    """Epochs that ``hyperband_iterations`` iterations of the brackets for ``max_epochs`` train."""
+    import keras_tuner as kt
+
+    hyperparameters = kt.HyperParameters()
+    hyperparameters.Fixed("unused", 0)
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective("score", "max"), max_epochs=max_epochs, factor=settings["factor"],
+        hyperparameters=hyperparameters,
+    )
+    return int(settings["hyperband_iterations"]) * _epochs_of_one_iteration(oracle)
 
 
 def _schedule(oracle: Any) -> list[tuple[int, int, int]]:

@@ -49,6 +49,8 @@ class OptunaSamplerBackend(Backend):
         raise NotImplementedError
 
     def ask(self) -> Proposal | None:
+        if not self.study.get_trials(deepcopy=False):  # a new study starts with the default configuration
+            self.study.enqueue_trial(self.space.default_values(), user_attrs={record.DEFAULT_CONFIGURATION: True})
         if self.reseed_each_ask:
             self.study.sampler = self.make_sampler(seed_for(self.context.seed, self.study))
         with warnings.catch_warnings():
@@ -61,6 +63,8 @@ class OptunaSamplerBackend(Backend):
             trial.set_user_attr(key, value)
         if record.RETRY_OF in trial.user_attrs:  # an enqueued re-run of an interrupted trial
             user_attrs[record.RETRY_OF] = trial.user_attrs[record.RETRY_OF]
+        if trial.user_attrs.get(record.DEFAULT_CONFIGURATION):
+            user_attrs[record.DEFAULT_CONFIGURATION] = True
         return Proposal(
             trial_number=trial.number,
             trial_id=trial._trial_id,

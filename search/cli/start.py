@@ -105,7 +105,7 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     click.echo(f"storage:   {url}")
     click.echo(f"artifacts: {meta.artifacts}")
     click.echo(f"data:      {plan.dataset.summary()}")
-    limits = [f"max {meta.max_epochs} epochs/trial"]
+    limits = [f"max {meta.max_epochs} epochs/trial" + (" (fitted to the timeout)" if meta.budget_fit else "")]
     if budget.trials:
         limits.append(f"{budget.trials} trials")
     if budget.epochs:
@@ -117,6 +117,11 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     if budget.epoch_timeout:
         limits.append(f"epoch limit {format_seconds(budget.epoch_timeout)}")
     click.echo(f"budget:    {' | '.join(limits)}")
+    if meta.budget_fit:
+        fit = meta.budget_fit
+        click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial: its {fit['schedule_epochs']} epochs fit the timeout "
+                   f"(about {fit['affordable_epochs']:.0f} epochs of {fit['mean_epoch_seconds']:.0f} s estimated "
+                   f"on this machine)")
     click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
     click.echo("")
     progress = ConsoleProgress(plan.space.objective, epochs=not quiet)

@@ -157,3 +157,16 @@ def test_a_shared_budget_is_never_cut_short_by_the_backend_s_own_schedule(name, 
             assert adjusted["hyperband_iterations"] >= 50
         else:  # twice the budget's epochs, since failed trials train none
             assert backend.expected_epochs() >= 2 * budget_epochs
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_new_study_first_trains_the_space_default_configuration(name, tmp_path):
+    backend, study = make_backend(name, SPACE, tmp_path)
+    proposals = run(backend, study, 4)
+    assert proposals[0].params == SPACE.default_values()
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].user_attrs.get("default_configuration") is True
+    # Only the first: the rest are the backend's own proposals.
+    assert not any(t.user_attrs.get("default_configuration") for t in trials[1:]
+                   if t.params != SPACE.default_values())
+    assert any(p.params != SPACE.default_values() for p in proposals[1:])

@@ -220,6 +220,22 @@ def test_resume_refuses_a_changed_space_or_another_version(sqlite_url):
     assert len(load(sqlite_url, "old")) == 1
 
 
+def test_a_study_whose_stored_space_has_no_defaults_resumes(sqlite_url):
+    # Studies made before parameters had defaults: the default picks the first trial only.
+    args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "nodefaults",
+            "--trials", "1", "--max-epochs", "1", "-q"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    storage = optuna.storages.RDBStorage(sqlite_url)
+    study_id = storage.get_study_id_from_name("nodefaults")
+    space = storage.get_study_system_attrs(study_id)["hpsearch:space"]
+    assert any("default" in p for p in space["params"])
+    bare = {**space, "params": [{k: v for k, v in p.items() if k != "default"} for p in space["params"]]}
+    storage.set_study_system_attr(study_id, "hpsearch:space", bare)
+    result = CliRunner().invoke(cli, ["resume", "nodefaults", "--storage", sqlite_url, "--trials", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(load(sqlite_url, "nodefaults")) == 2
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [(["resume", "x"], "No hpsearch database at hpsearch.db"),

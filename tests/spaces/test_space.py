@@ -98,4 +98,31 @@ def test_describe_lists_every_parameter_with_its_condition():
     text = get_space("mnist_cnn").describe()
     for param in get_space("mnist_cnn").params:
         assert param.name in text
-    assert "filters_3      int 16..128 step 16  (when conv_blocks in [3])" in text
+    assert "filters_3      int 16..128 step 16, default 64  (when conv_blocks in [3])" in text
+    assert "learning_rate  float 0.0001..0.01 (log), default 0.001" in text
+    assert "pooling_1      choice [max, avg, none]\n" in text  # no declared default: the first choice
+
+
+def test_a_declared_default_must_lie_in_the_range_and_sets_the_default_configuration():
+    with pytest.raises(SpaceDefinitionError, match="The default of 'units' must be int 32..512 step 32, but got 33"):
+        Int("units", 32, 512, step=32, default=33)
+    with pytest.raises(SpaceDefinitionError, match="The default of 'act' must be choice \\[relu, tanh\\], but got 'elu'"):
+        Choice("act", ("relu", "tanh"), default="elu")
+    space = get_space("mnist_cnn")
+    assert space.default_values() == {
+        "conv_blocks": 2, "filters_1": 32, "pooling_1": "max", "filters_2": 64, "pooling_2": "max", "kernel_size": 3,
+        "batch_norm": False, "activation": "relu", "dense_layers": 0, "dropout": 0.5, "learning_rate": 1e-3,
+        "batch_size": 128}
+    assert Space.from_dict(space.to_dict()).default_values() == space.default_values()
+
+
+def test_random_values_are_valid_configurations_and_reproduce_with_the_seed():
+    import random
+
+    space = get_space("mnist_cnn")
+    drawn = [space.random_values(random.Random(3)) for _ in range(2)]
+    assert drawn[0] == drawn[1]
+    many = [space.random_values(random.Random(seed)) for seed in range(40)]
+    for values in many:
+        space.validate(values)
+    assert len({v["conv_blocks"] for v in many}) == 3 and len({v["learning_rate"] for v in many}) == 40

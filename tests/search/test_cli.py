@@ -37,7 +37,7 @@ def test_spaces_lists_every_space_and_shows_one():
     for name in SPACES:
         assert name in listing.output
     shown = invoke("spaces", "show", "mnist_cnn")
-    assert "units_2        int 32..512 step 32  (when dense_layers in [2])" in shown.output
+    assert "units_2        int 32..512 step 32, default 128  (when dense_layers in [2])" in shown.output
     as_json = invoke("spaces", "show", "digits_mlp", "--json")
     assert '"builder": "hpsearch.spaces.builders:build_mlp"' in as_json.output
 

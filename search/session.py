@@ -44,6 +44,7 @@ from hpsearch.storage.studies import (
 from hpsearch.storage.urls import check_url, check_writable, mask_password, resolve_url, sqlite_path
 
 # The value checks live in a module without TensorFlow, so the CLI can run them first.
+from hpsearch.search.compatibility import check_compatible, space_differences  # noqa: F401 (re-export)
 from hpsearch.search.checks import check_positive, check_resume_values, check_start_values  # noqa: F401 (re-export)
 
 
@@ -255,45 +256,3 @@ def study_space_and_data(meta: StudyMeta) -> tuple[Space, Dataset]:
     return space, load_dataset(space.dataset, options)
 
 
-def _major_minor(version: str) -> tuple[str, ...]:
-    return tuple(version.split(".")[:2])
-
-
-def check_compatible(meta: StudyMeta) -> None:
-    """Refuse a study made by another hpsearch major.minor, or whose space has changed since."""
-    current = hpsearch_version()
-    if _major_minor(meta.hpsearch_version) != _major_minor(current):
-        raise UserError(
-            f"The study was created with hpsearch {meta.hpsearch_version}, this is {current}: "
-            f"resume it with hpsearch {'.'.join(_major_minor(meta.hpsearch_version))}.x."
-        )
-    try:
-        space = get_space(meta.space_name)
-    except KeyError:
-        return  # a space no longer built in: the stored definition is complete on its own
-    differences = space_differences(meta.space, space.to_dict())
-    if differences:
-        raise UserError(
-            f"Space '{meta.space_name}' changed since the study was created: {'; '.join(differences)}. "
-            f"Start a new study to search the new space."
-        )
-
-
-def space_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What differs between two serialized spaces, one phrase per difference."""
-    from hpsearch.spaces.params import param_from_dict
-
-    # A parameter's default picks a search's first configuration only: it does not change the space.
-    old = {p["name"]: {k: v for k, v in p.items() if k != "default"} for p in stored.get("params", [])}
-    new = {p["name"]: {k: v for k, v in p.items() if k != "default"} for p in current.get("params", [])}
-    found = [f"parameter {name} removed" for name in old if name not in new]
-    found += [f"parameter {name} added" for name in new if name not in old]
-    for name in old.keys() & new.keys():
-        if old[name] != new[name]:
-            found.append(
-                f"{name}: {param_from_dict(old[name]).describe_range()} -> {param_from_dict(new[name]).describe_range()}"
-            )
-    for key in ("builder", "dataset", "objective"):
-        if stored.get(key) != current.get(key):
-            found.append(f"{key}: {stored.get(key)} -> {current.get(key)}")
-    return sorted(found)

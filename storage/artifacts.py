@@ -72,14 +72,33 @@ def optuna_artifact_store(root: Path, create: bool = True) -> Any:
     Each finished trial's best weights are uploaded here and linked to the trial, so
     optuna-dashboard (``hpsearch dashboard``) lists and serves them.
     """
-    from optuna.artifacts import FileSystemArtifactStore
-
     folder = Path(root) / OPTUNA_STORE_FOLDER
     if not folder.is_dir():
         if not create:
             return None
         folder.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(folder))
+    return _linking_store_class()(str(folder))
+
+
+def _linking_store_class() -> type:
+    """Optuna's ``FileSystemArtifactStore``, except that a file uploaded from this file system becomes
+    a hard link to it instead of a second copy (checkpoint files are written to a new file and renamed,
+    never rewritten in place, so the link keeps the uploaded content). Elsewhere it copies."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    class LinkingArtifactStore(FileSystemArtifactStore):
+        def write(self, artifact_id: str, content_body: Any) -> None:
+            source = getattr(content_body, "name", None)
+            if isinstance(source, str) and os.path.isfile(source):
+                target = self._get_filepath(artifact_id)
+                try:
+                    os.link(source, target)
+                    return
+                except OSError:  # another file system, or links not allowed: copy
+                    pass
+            super().write(artifact_id, content_body)
+
+    return LinkingArtifactStore
 
 
 class TrialCheckpoints:

@@ -80,6 +80,17 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
     from hpsearch.search.checks import check_resume_values
 
     check_resume_values(study=study_name, trials=trials, timeout=timeout, budget_epochs=budget_epochs)
+    if trials is None and timeout is None and budget_epochs is None:
+        from hpsearch.search.finished import finished_study
+
+        finished = finished_study(study_name, storage)
+        if finished is not None:  # nothing to train: say so without importing TensorFlow
+            click.echo(f"Stopped: {finished.reason}. 0 trials run: extend the budget with --trials, --timeout "
+                       f"or --budget-epochs.")
+            from hpsearch.search.cli.progress import format_params
+
+            _print_best(finished.study, finished.metric, format_params)
+            return
     from hpsearch.search.session import ResumeRequest, resume_session
 
     session = resume_session(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout,

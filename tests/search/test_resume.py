@@ -199,6 +199,24 @@ def test_resume_extends_the_budget_when_asked(sqlite_url):
     assert len(load(sqlite_url, "more")) == 5
 
 
+def test_resuming_a_study_whose_budget_is_spent_answers_without_tensorflow(sqlite_url):
+    from tests.fresh_process import heavy_modules_loaded
+
+    args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "done",
+            "--trials", "2", "--max-epochs", "1", "-q"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    resume = ["resume", "done", "--storage", sqlite_url, "-q"]
+    assert heavy_modules_loaded([resume], exit_codes=(0,), output_prefix="Stopped: trial budget reached (2 trials). "
+                                "0 trials run") == []
+    result = CliRunner().invoke(cli, resume)
+    best = optuna.load_study(study_name="done", storage=sqlite_url).best_trial
+    assert f"Best trial {best.number}: val_accuracy {best.value}" in result.output
+    # An extension of the budget trains, through the full path.
+    assert len(load(sqlite_url, "done")) == 2
+    extended = CliRunner().invoke(cli, [*resume, "--trials", "1"])
+    assert extended.exit_code == 0 and len(load(sqlite_url, "done")) == 3
+
+
 def test_resume_refuses_a_changed_space_or_another_version(sqlite_url):
     args = ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "old",
             "--trials", "1", "--max-epochs", "1", "-q"]

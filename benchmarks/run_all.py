@@ -32,6 +32,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                           ["--processes", "1,2", "--backends", "random", "--trials", "8"],
                           ["--processes", "1,2,4", "--backends", "random,tpe,hyperband", "--trials", "8",
                            "--max-epochs", "4"]),
+    "cost_estimate": ("cost_estimate.py", ["--configs", "4", "--train", "6000"],
+                      ["--configs", "12", "--train", "50000"]),
+    "time_to_accuracy": ("time_to_accuracy.py", ["--seeds", "1", "--timeout", "120", "--train-samples", "10000"],
+                         ["--seeds", "5", "--retrain"]),
     "report_large_study": ("report_large_study.py", ["--trials", "2000", "--repeat", "1"],
                            ["--trials", "10000", "--repeat", "3"]),
 }

@@ -37,10 +37,6 @@ class BudgetFit:
     def to_dict(self) -> dict[str, Any]:
         return {key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(self).items()}
 
-    def describe(self) -> str:
-        return (f"max_epochs {self.max_epochs} fitted to the timeout: about {self.affordable_epochs:.0f} epochs "
-                f"of {self.mean_epoch_seconds:.0f} s fit, the schedule trains {self.schedule_epochs}")
-
 
 def fit_max_epochs(space: Space, dataset: Dataset, backend_cls: type[Backend], settings: dict[str, Any],
                    timeout: float, epoch_timeout: float | None, bounds: tuple[int, int]) -> BudgetFit | None:

@@ -149,17 +149,14 @@ class MachineSpeed:
         """Time training steps of reference models on ``input_shape`` (a few seconds, once per process)."""
         tiny = _step_seconds(_tiny_model(input_shape, num_classes), input_shape, num_classes)
         batch_seconds = max(tiny, 1e-5)
-        rates = []
+        measured = []  # (forward cost, seconds of one sample's forward pass) of each reference model
         for make in (_conv_model, _dense_model, _elementwise_model):
             model = make(input_shape, num_classes)
-            cost = forward_cost(model)
             seconds = max(_step_seconds(model, input_shape, num_classes) - batch_seconds, 1e-6)
-            rates.append((model, cost, seconds / (TRAINING_PASSES * CALIBRATION_BATCH)))
+            measured.append((forward_cost(model), seconds / (TRAINING_PASSES * CALIBRATION_BATCH)))
         # Each reference is dominated by one kind of work; the others' share is charged at the
         # other references' rates (one pass of refinement is plenty: the shares are small).
-        conv_model, conv_cost, conv_sample = rates[0]
-        _, dense_cost, dense_sample = rates[1]
-        _, elem_cost, elem_sample = rates[2]
+        (conv_cost, conv_sample), (dense_cost, dense_sample), (elem_cost, elem_sample) = measured
         elements_per_second = elem_cost.elements / elem_sample
         dense_rate = dense_cost.dense_flops / max(dense_sample - dense_cost.elements / elements_per_second, dense_sample / 4)
         elem_rest = elem_sample - elem_cost.flops / dense_rate

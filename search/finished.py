@@ -18,11 +18,10 @@ from hpsearch.storage.urls import check_url, resolve_url
 
 @dataclass(frozen=True)
 class FinishedStudy:
-    """A study with nothing left to run: why, and its best trial (``None``: none completed)."""
+    """A study with nothing left to run, why, and the name of its objective."""
 
     study: optuna.Study
     reason: str
-    best: FrozenTrial | None
     metric: str
 
 
@@ -58,9 +57,7 @@ def finished_study(study_name: str, storage: str | None) -> FinishedStudy | None
     reason = spent_reason(meta, trials, elapsed)
     if reason is None:
         return None
-    completed = [t for t in trials if t.state == TrialState.COMPLETE]
-    metric = meta.space.get("objective", {}).get("metric", "value")
-    return FinishedStudy(study, reason, study.best_trial if completed else None, metric)
+    return FinishedStudy(study, reason, meta.space.get("objective", {}).get("metric", "value"))
 
 
 __all__ = ["FinishedStudy", "finished_study", "spent_reason"]

@@ -47,15 +47,7 @@ class HyperbandBackend(KerasTunerBackend):
     def settings_for_budget(cls, settings: dict[str, Any], max_epochs: int, budget_epochs: int | None) -> dict[str, Any]:
         """Enough iterations of the brackets to spend ``budget_epochs`` (a time budget: many); the
         budget, not the schedule, ends the search."""
-        import keras_tuner as kt
-
-        hyperparameters = kt.HyperParameters()
-        hyperparameters.Fixed("unused", 0)
-        oracle = kt.oracles.HyperbandOracle(
-            objective=kt.Objective("score", "max"), max_epochs=max_epochs, factor=settings["factor"],
-            hyperparameters=hyperparameters,
-        )
-        per_iteration = _epochs_of_one_iteration(oracle)
+        per_iteration = _epochs_of_one_iteration(_schedule_oracle(max_epochs, settings["factor"]))
         # Twice what the budget would take if every trial finished: failed trials (too slow for the
         # epoch time limit) train no epochs, so an iteration often costs less than its schedule says.
         wanted = math.ceil(2 * budget_epochs / per_iteration) if budget_epochs else TIME_BUDGET_ITERATIONS
@@ -91,16 +83,21 @@ class HyperbandBackend(KerasTunerBackend):
         )
 
 
-def _epochs_for(max_epochs: int, settings: dict[str, Any]) -> int:
-    """Epochs that ``hyperband_iterations`` iterations of the brackets for ``max_epochs`` train."""
+def _schedule_oracle(max_epochs: int, factor: int) -> Any:
+    """A Hyperband oracle over a dummy space, to read the brackets of ``max_epochs`` and ``factor``."""
     import keras_tuner as kt
 
     hyperparameters = kt.HyperParameters()
     hyperparameters.Fixed("unused", 0)
-    oracle = kt.oracles.HyperbandOracle(
-        objective=kt.Objective("score", "max"), max_epochs=max_epochs, factor=settings["factor"],
+    return kt.oracles.HyperbandOracle(
+        objective=kt.Objective("score", "max"), max_epochs=max_epochs, factor=factor,
         hyperparameters=hyperparameters,
     )
+
+
+def _epochs_for(max_epochs: int, settings: dict[str, Any]) -> int:
+    """Epochs that ``hyperband_iterations`` iterations of the brackets for ``max_epochs`` train."""
+    oracle = _schedule_oracle(max_epochs, settings["factor"])
     return int(settings["hyperband_iterations"]) * _epochs_of_one_iteration(oracle)
 
 

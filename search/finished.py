@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.search.compatibility import check_compatible
 from hpsearch.storage import record
 from hpsearch.storage.studies import StudyMeta, open_storage, study_meta
-from hpsearch.storage.urls import check_url, resolve_url
+from hpsearch.storage.urls import check_url, check_writable, resolve_url
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def finished_study(study_name: str, storage: str | None) -> FinishedStudy | None
     url = resolve_url(storage)
     try:
         check_url(url, must_exist=True)
+        check_writable(url)  # resume is a writing command: a read-only URL is refused even with nothing to run
         opened = open_storage(url)
         study = optuna.load_study(study_name=study_name, storage=opened)
     except Exception:  # noqa: BLE001 - the full path reports every such problem in its own words

@@ -22,6 +22,7 @@ from hpsearch.search import cost, training
 from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
+from hpsearch.search.memory import MemoryGuard
 from hpsearch.search.monitor import TrialLimits, TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat, fail_interrupted_trials, interrupted_without_rerun
@@ -64,6 +65,7 @@ class RunSummary:
     trials_run: int = 0
     stop_reason: str = ""
     interrupted_by_user: bool = False
+    recycle: bool = False  # stopped between trials for a fresh process to go on (search.memory)
     seconds: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -107,6 +109,7 @@ class SearchRunner:
         progress: Progress | None = None,
         artifact_store: Any = None,
         lock: Any = None,
+        memory_guard: MemoryGuard | None = None,
     ) -> None:
         self.space = space
         self.dataset = dataset
@@ -122,6 +125,7 @@ class SearchRunner:
         # across processes; a bare RLock when the runner is the study's only user.
         self.lock = lock if lock is not None else threading.RLock()
         self._waiting_for = ""
+        self.memory_guard = memory_guard  # set: stop between trials once memory grew (the CLI restarts)
         self.builder = space.load_builder()
         self.interrupt = GracefulInterrupt()
         self._elapsed_base = 0.0
@@ -181,7 +185,11 @@ class SearchRunner:
             self._stop_if_interrupted(summary)
             with self.lock:
                 claim = self._claim(budget, deadline)
-                if claim.stop is None and claim.wait is None:
+                restart = self.memory_guard.restart_reason() if self.memory_guard is not None else None
+                if claim.stop is None and claim.wait is None and restart is not None:
+                    claim.stop = restart
+                    summary.recycle = True
+                elif claim.stop is None and claim.wait is None:
                     try:
                         claim.proposal = self.backend.ask()
                     except BackendBusy as busy:
@@ -197,6 +205,8 @@ class SearchRunner:
                 continue
             proposal = claim.proposal
             self.progress.trial_started(proposal, claim.position, total)
+            if self.memory_guard is not None:
+                self.memory_guard.trial_started()
             trial_started = time.monotonic()
             try:
                 outcome = self.run_trial(proposal, claim.limits)
@@ -207,6 +217,8 @@ class SearchRunner:
             seconds = time.monotonic() - trial_started
             summary.trials_run += 1
             summary.outcomes.append(outcome)
+            if self.memory_guard is not None:
+                self.memory_guard.trial_done()
             self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, total, deadline))
             self._stop_if_interrupted(summary)
             if outcome.state != "FAIL":

@@ -182,6 +182,12 @@ class SearchSession:
             ) from None
         return cls(plan, study, storage)
 
+    def close(self) -> None:
+        """Give the database connections back (before this process is replaced: ``search.memory``)."""
+        engine = getattr(self.storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
+
     def recover(self) -> list[Any]:
         """Fail trials whose worker died and have the backend run their configurations again.
 

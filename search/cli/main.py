@@ -113,5 +113,10 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:  # pragma: no cover - console entry convenience
+def main() -> None:
+    """The ``hpsearch`` program: unlike ``cli`` called from Python, it may replace its own process
+    by a fresh one when a long search has grown (``search.memory``)."""
+    from hpsearch.search.cli import restart
+
+    restart.allow_restarts()
     sys.exit(cli())

@@ -1,10 +1,11 @@
 """Console progress for a running search: one line per trial start, epoch and end."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.backends._base import Outcome, Proposal
 from hpsearch.search.cli.options import format_seconds
@@ -26,6 +27,13 @@ class ConsoleProgress:
         self.best_trial: int | None = None
         self.index = 0
         self.total: int | None = None
+
+    def carry_best(self, trials: Iterable[FrozenTrial]) -> None:
+        """Start "best so far" from the study's finished trials (a resumed or restarted search)."""
+        for trial in trials:
+            if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and trial.value is not None \
+                    and self.objective.is_better(trial.value, self.best):
+                self.best, self.best_trial = trial.value, trial.number
 
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None:
         self.index, self.total = index, total

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch.search.cli import restart
 from hpsearch.search.cli.options import format_seconds, parse_key_values, storage_option
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
     from hpsearch.search.checks import check_start_values
 
+    restart.check_environment()
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
                        train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
@@ -79,6 +82,7 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
     """
     from hpsearch.search.checks import check_resume_values
 
+    restart.check_environment()
     check_resume_values(study=study_name, trials=trials, timeout=timeout, budget_epochs=budget_epochs)
     if trials is None and timeout is None and budget_epochs is None:
         from hpsearch.search.finished import finished_study
@@ -105,12 +109,48 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
 def run_session(session: SearchSession, quiet: bool) -> None:
     """Print the header, run with console progress, print the result; Ctrl-C exits 130."""
     from hpsearch.search.cli.progress import ConsoleProgress, format_params
+    from hpsearch.search.memory import resident_mb
     from hpsearch.storage.urls import mask_password
 
     plan = session.plan
     meta = plan.meta
     url = mask_password(plan.storage_url)
     budget = session.budget()
+    session.runner.memory_guard = restart.memory_guard()
+    earlier = restart.before()
+    if earlier.restarts:  # this process replaced a grown one: the header was printed already
+        click.echo(f"(fresh process {earlier.restarts + 1}: memory back to "
+                   f"{resident_mb():.0f} MB; {earlier.trials} trials before it)")
+    else:
+        _print_header(session, url, budget)
+    progress = ConsoleProgress(plan.space.objective, epochs=not quiet)
+    progress.carry_best(session.study.get_trials(deepcopy=False))
+    session.runner.progress = progress
+    try:
+        summary = session.runner.run(budget)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
+            f"Continue with: hpsearch resume {plan.study_name} --storage {url}",
+            err=True,
+        )
+        sys.exit(130)
+    trials = earlier.trials + summary.trials_run
+    seconds = summary.seconds if not earlier.restarts else time.time() - earlier.run_started
+    if summary.recycle:
+        click.echo(f"Restarting: {summary.stop_reason}; the search goes on in a fresh process.")
+        session.close()
+        first_started = earlier.run_started if earlier.restarts else time.time() - summary.seconds
+        restart.replace_process(plan.study_name, plan.storage_url, quiet,
+                                restart.Before(earlier.restarts + 1, trials, first_started))
+    click.echo("")
+    click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(seconds)}.")
+    _print_best(session.study, plan.space.objective.metric, format_params)
+
+
+def _print_header(session: SearchSession, url: str, budget: Any) -> None:
+    plan = session.plan
+    meta = plan.meta
     click.echo(f"study:     {plan.study_name}")
     click.echo(f"space:     {plan.space.name} | backend: {plan.backend_cls.name} {meta.backend_settings or ''}")
     click.echo(f"storage:   {url}")
@@ -135,20 +175,6 @@ def run_session(session: SearchSession, quiet: bool) -> None:
                    f"on this machine)")
     click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
     click.echo("")
-    progress = ConsoleProgress(plan.space.objective, epochs=not quiet)
-    session.runner.progress = progress
-    try:
-        summary = session.runner.run(budget)
-    except KeyboardInterrupt:
-        click.echo(
-            f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
-            f"Continue with: hpsearch resume {plan.study_name} --storage {url}",
-            err=True,
-        )
-        sys.exit(130)
-    click.echo("")
-    click.echo(f"Stopped: {summary.stop_reason}. {summary.trials_run} trials in {format_seconds(summary.seconds)}.")
-    _print_best(session.study, plan.space.objective.metric, format_params)
 
 
 def _print_best(study: Any, metric: str, format_params: Any) -> None:

@@ -28,7 +28,7 @@ import optuna
 from hpsearch.search.session import SearchSession, StartRequest, plan_start
 from hpsearch.storage import record
 
-HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
+HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()"]
 
 
 def one_run(url: str, backend: str, processes: int, trials: int, max_epochs: int) -> dict:

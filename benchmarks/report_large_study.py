@@ -116,7 +116,7 @@ def build_study(path: Path, trials: int, seed: int = 0) -> float:
 
 
 def time_report(url: str, fmt: str, out: Path) -> float:
-    command = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()", "report", STUDY,
+    command = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", "report", STUDY,
                "--storage", url, "--target", "0.98,0.99", "--format", fmt, "-o", str(out)]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
@@ -125,7 +125,7 @@ def time_report(url: str, fmt: str, out: Path) -> float:
 
 def time_command(url: str, *args: str) -> float:
     """``hpsearch ARGS --storage URL`` in a fresh process (imports included), in seconds."""
-    command = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()", *args, "--storage", url]
+    command = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", *args, "--storage", url]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     return time.perf_counter() - started

@@ -25,7 +25,7 @@ THRESHOLDS = (0.985, 0.99, 0.992)
 
 
 def hpsearch(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()", *args]
+    command = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", *args]
     return subprocess.run(command, capture_output=True, text=True)
 
 

@@ -22,7 +22,7 @@ from hpsearch.search import cost, training
 from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
-from hpsearch.search.memory import MemoryGuard
+from hpsearch.search.memory import MemoryGuard, resident_mb
 from hpsearch.search.monitor import TrialLimits, TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat, fail_interrupted_trials, interrupted_without_rerun
@@ -185,7 +185,9 @@ class SearchRunner:
             self._stop_if_interrupted(summary)
             with self.lock:
                 claim = self._claim(budget, deadline)
-                restart = self.memory_guard.restart_reason() if self.memory_guard is not None else None
+                restart = None
+                if self.memory_guard is not None and (total is None or claim.position <= total):
+                    restart = self.memory_guard.restart_reason()  # not when the backend is about to end
                 if claim.stop is None and claim.wait is None and restart is not None:
                     claim.stop = restart
                     summary.recycle = True
@@ -410,6 +412,7 @@ class SearchRunner:
         if tell:  # not interrupted: nothing will continue this trial
             self.checkpoints.discard_states(number)
         attrs[record.TRAIN_SECONDS] = round(time.monotonic() - started, 3)
+        attrs[record.WORKER_MEMORY_MB] = round(resident_mb(), 1)
         publish_best_weights(self.artifact_store, self.storage, self.checkpoints, recorder.proposal)
         with self.lock:  # the trial's end and the backend's lesson, one step for other workers
             recorder.finish(outcome, attrs, elapsed=self.elapsed())

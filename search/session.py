@@ -205,6 +205,11 @@ class SearchSession:
         return RunBudget(trials=meta.trials, timeout=timeout, epoch_timeout=meta.epoch_timeout,
                          epochs=meta.budget_epochs)
 
+    def add_elapsed(self, seconds: float) -> None:
+        """Count ``seconds`` spent outside any run (a process restart) as the study's time."""
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        self.storage.set_study_system_attr(study_id, record.STUDY_ELAPSED, round(self.elapsed() + seconds, 3))
+
     def elapsed(self) -> float:
         """Seconds the study's runs have spent so far."""
         study_id = self.storage.get_study_id_from_name(self.study.study_name)

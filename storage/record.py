@@ -49,6 +49,7 @@ PARAM_COUNT = "param_count"
 DEFAULT_CONFIGURATION = "default_configuration"  # True on the trial of the space's default configuration
 ESTIMATED_EPOCH_SECONDS = "estimated_epoch_seconds"  # from the model's shape and the machine's speed
 WORKER = "worker"  # "host:pid" of the process that trains it
+WORKER_MEMORY_MB = "worker_memory_mb"  # the worker's resident memory (MB) at the trial's end
 FAIL_REASON = "fail_reason"  # FAIL trials: why
 STOP_REASON = "stop_reason"  # COMPLETE/PRUNED trials stopped early: why (pruned, a limit)
 INTERRUPTED = "interrupted"  # True: stopped from outside (Ctrl-C, kill); its configuration runs again

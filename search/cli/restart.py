@@ -18,7 +18,7 @@ from hpsearch.search.memory import MemoryGuard, max_growth_from_env, min_work_fr
 from hpsearch.storage.urls import STORAGE_ENV
 
 PROCESS_STARTED = time.monotonic()  # about when Python started this process (this module is imported early)
-_RESTARTS_ENV = "HPSEARCH_RESTARTED"  # "restarts trials run_started" of the processes before this one
+_RESTARTS_ENV = "HPSEARCH_RESTARTED"  # "restarts trials run_started replaced_at" of the processes before
 _allowed = False
 
 
@@ -36,13 +36,14 @@ class Before:
     restarts: int = 0
     trials: int = 0
     run_started: float = 0.0
+    replaced_at: float = 0.0  # when the last one replaced itself: this process's start-up counts as search time
 
 
 def before() -> Before:
     """The totals handed down by the process this one replaced (zeros in a process started by a user)."""
     parts = os.environ.get(_RESTARTS_ENV, "").split()
     try:
-        return Before(int(parts[0]), int(parts[1]), float(parts[2]))
+        return Before(int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3]))
     except (IndexError, ValueError):
         return Before()
 
@@ -69,7 +70,7 @@ def replace_process(study: str, storage_url: str, quiet: bool, done: Before) -> 
     handed down through the environment."""
     environ = dict(os.environ)
     environ[STORAGE_ENV] = storage_url
-    environ[_RESTARTS_ENV] = f"{done.restarts} {done.trials} {done.run_started:.3f}"
+    environ[_RESTARTS_ENV] = f"{done.restarts} {done.trials} {done.run_started:.3f} {time.time():.3f}"
     argv = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", "resume", study]
     if quiet:
         argv.append("--quiet")

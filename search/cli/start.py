@@ -119,6 +119,8 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     session.runner.memory_guard = restart.memory_guard()
     earlier = restart.before()
     if earlier.restarts:  # this process replaced a grown one: the header was printed already
+        session.add_elapsed(max(0.0, time.time() - earlier.replaced_at))  # the restart is search time too
+        budget = session.budget()
         click.echo(f"(fresh process {earlier.restarts + 1}: memory back to "
                    f"{resident_mb():.0f} MB; {earlier.trials} trials before it)")
     else:

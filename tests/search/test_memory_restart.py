@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -79,6 +80,12 @@ def test_a_grown_search_goes_on_in_a_fresh_process_and_ends_exactly_on_its_budge
     # The restarts kept the process (one PID, so `kill` and job control keep working).
     workers = {t.user_attrs[record.WORKER] for t in trials}
     assert len(workers) == 1, workers
+    # A restart's start-up (TensorFlow imported, data loaded: seconds) is the search's time, which
+    # --timeout counts: the first trial of each fresh process ends that much later in the study's time.
+    at_end = [t.system_attrs[record.TRIAL_ELAPSED_AT_END] for t in trials]
+    for before in map(int, re.findall(r"; (\d+) trials before it\)", done.stdout)):
+        gap = at_end[before] - at_end[before - 1] - trials[before].user_attrs[record.TRAIN_SECONDS]
+        assert gap > 1.0, (before, at_end, done.stdout)
 
     # The same search run from Python (``cli``, as a notebook or this test runner would) never restarts.
     in_process = CliRunner().invoke(cli, ["start", "digits_mlp", "--backend", "tpe", "--trials", "3",

@@ -39,7 +39,7 @@ def test_what_the_optuna_cli_shows_stays_short(hyperband_study):
     assert len(json.dumps(studies[0]["user_attrs"])) < 100, studies[0]["user_attrs"]
     trials = json.loads(optuna_cli("trials", "--study-name", "hb", "--storage", hyperband_study, "-f", "json"))
     for trial in trials:
-        assert len(json.dumps(trial["user_attrs"])) < 240, trial["user_attrs"]
+        assert len(json.dumps(trial["user_attrs"])) < 280, trial["user_attrs"]  # ~10 short attrs
     promoted = [t for t in trials if "promoted_from" in t["user_attrs"]]
     assert promoted, "a Hyperband study with max_epochs 3 promotes"
     for trial in promoted:  # one link to the parent, no other name for it

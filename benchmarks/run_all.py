@@ -27,6 +27,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                           "--pairs", "3"],
                          ["--space", "mnist_cnn", "--train-samples", "10000", "--trials", "8", "--epochs", "3",
                           "--pairs", "5"]),
+    "plain_scripts": ("plain_scripts.py", ["--trials", "6", "--epochs", "3", "--rounds", "3"],
+                      ["--trials", "12", "--epochs", "5", "--rounds", "3"]),
     "memory": ("memory.py", ["--trials", "30"], ["--trials", "100"]),
     "concurrent_resume": ("concurrent_resume.py",
                           ["--processes", "1,2", "--backends", "random", "--trials", "8"],

@@ -39,7 +39,7 @@ def study_figures(storage: str, name: str) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=storage)
     trials = sorted(study.get_trials(deepcopy=False),
-                    key=lambda t: t.user_attrs.get(record.TRIAL_ELAPSED_AT_END, float("inf")))
+                    key=lambda t: t.system_attrs.get(record.TRIAL_ELAPSED_AT_END, float("inf")))
     reached: dict[str, float | None] = {f"{t:.3f}": None for t in THRESHOLDS}
     best = None
     for trial in trials:
@@ -49,7 +49,7 @@ def study_figures(storage: str, name: str) -> dict:
         for threshold in THRESHOLDS:
             key = f"{threshold:.3f}"
             if reached[key] is None and trial.value >= threshold:
-                reached[key] = round(trial.user_attrs[record.TRIAL_ELAPSED_AT_END] / 60, 2)
+                reached[key] = round(trial.system_attrs[record.TRIAL_ELAPSED_AT_END] / 60, 2)
     failed = collections.Counter()
     for trial in trials:
         if trial.state == TrialState.FAIL:

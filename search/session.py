@@ -121,6 +121,11 @@ def plan_start(request: StartRequest) -> SearchPlan:
         fit = fit_max_epochs(space, dataset, backend_cls, settings, timeout, epoch_timeout, budget.fit_max_epochs)
         if fit is not None:
             max_epochs = fit.max_epochs
+            # The timeout, not the schedule, ends the search: trials refused as too slow train nothing,
+            # so one pass of the schedule often ends minutes early; the next pass uses that time.
+            given = dict(request.options or {})
+            settings = {**backend_cls.settings_for_budget(settings, max_epochs, None),
+                        **{k: v for k, v in settings.items() if k in given}}
     meta = StudyMeta(
         space_name=space.name,
         space=space.to_dict(),

@@ -77,8 +77,13 @@ class HyperbandBackend(KerasTunerBackend):
 
     def describe_budget(self) -> str:
         brackets = self.oracle._get_num_brackets()
+        iterations = self.settings["hyperband_iterations"]
+        if iterations >= TIME_BUDGET_ITERATIONS:  # settings_for_budget: the time budget ends the search
+            per_iteration = sum(size for _, _, size in self.schedule())
+            return (f"{brackets} bracket{'s' if brackets > 1 else ''} an iteration ({per_iteration} trials, "
+                    f"{_epochs_of_one_iteration(self.oracle)} epochs), repeated until the time is spent")
         return (
-            f"{brackets} bracket{'s' if brackets > 1 else ''} x {self.settings['hyperband_iterations']} "
+            f"{brackets} bracket{'s' if brackets > 1 else ''} x {iterations} "
             f"iteration(s): {self.expected_trials()} trials, {self.expected_epochs()} epochs"
         )
 

@@ -43,6 +43,11 @@ def test_start_fits_max_epochs_only_when_the_user_gives_none(sqlite_url):
     fit = plan.meta.budget_fit
     assert fit is not None and plan.meta.max_epochs == fit["max_epochs"]
     assert 3 <= fit["max_epochs"] <= 27
+    # The timeout ends the search, not one pass of the schedule (refused trials leave time over)...
+    assert plan.meta.backend_settings["hyperband_iterations"] >= 50
+    # ...unless the user says how many passes.
+    once = plan_start(StartRequest(study="once", options={"hyperband_iterations": "1"}, **request))
+    assert once.meta.budget_fit is not None and once.meta.backend_settings["hyperband_iterations"] == 1
     SearchSession.create(plan)
     stored = study_meta(open_storage(sqlite_url), "fitted")
     assert stored.budget_fit == fit and stored.max_epochs == fit["max_epochs"]

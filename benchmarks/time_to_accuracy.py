@@ -101,7 +101,8 @@ def main() -> None:
             print(f"seed {seed}: exit {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
             continue
         row = {"benchmark": "time_to_accuracy", "space": args.space, "backend": args.backend, "seed": seed,
-               "wall_minutes": round(wall / 60, 2), "label": args.label, **study_figures(storage, name)}
+               "wall_minutes": round(wall / 60, 2), "label": args.label,
+               "restarts": done.stdout.count("Restarting: "), **study_figures(storage, name)}
         if args.retrain and row["best_trial"] is not None:
             retrained = hpsearch("retrain", name, "--storage", storage)
             row["retrain_output"] = retrained.stdout.strip().splitlines()[-3:]

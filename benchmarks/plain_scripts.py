@@ -81,7 +81,7 @@ class FitTimer:
         keras.Model.fit = timed
 
 
-def kt_script(args: argparse.Namespace, folder: Path, fits: FitTimer) -> float:
+def kt_script(args: argparse.Namespace, folder: Path) -> float:
     import keras_tuner as kt
 
     x, y, x_val, y_val = digits()
@@ -107,7 +107,7 @@ def kt_script(args: argparse.Namespace, folder: Path, fits: FitTimer) -> float:
     return time.perf_counter() - started
 
 
-def optuna_script(args: argparse.Namespace, folder: Path, fits: FitTimer) -> float:
+def optuna_script(args: argparse.Namespace, folder: Path) -> float:
     import keras
     import optuna
 
@@ -150,7 +150,7 @@ def optuna_script(args: argparse.Namespace, folder: Path, fits: FitTimer) -> flo
     return time.perf_counter() - started
 
 
-def hpsearch_search(args: argparse.Namespace, folder: Path, fits: FitTimer, backend: str) -> float:
+def hpsearch_search(args: argparse.Namespace, folder: Path, backend: str) -> float:
     import dataclasses
 
     from hpsearch.search.session import SearchSession, StartRequest, plan_start
@@ -179,11 +179,11 @@ def run_tool(args: argparse.Namespace) -> dict[str, Any]:
 
     fits = FitTimer()
     if args.role == "keras-tuner":
-        wall = kt_script(args, folder, fits)
+        wall = kt_script(args, folder)
     elif args.role == "optuna":
-        wall = optuna_script(args, folder, fits)
+        wall = optuna_script(args, folder)
     else:
-        wall = hpsearch_search(args, folder, fits, args.role.removeprefix("hpsearch-"))
+        wall = hpsearch_search(args, folder, args.role.removeprefix("hpsearch-"))
     return {"wall_s": wall, "fit_s": fits.seconds, "fits": fits.calls}
 
 
@@ -212,7 +212,7 @@ def main() -> None:
             runs[tool].append(result)
             print(f"  round {round_number + 1} {tool}: wall {result['wall_s']:.2f} s, fit {result['fit_s']:.2f} s "
                   f"({result['fits']} fits)", flush=True)
-    print(f"\n| tool | wall s | fit s | wall / fit | outside fit per trial |")
+    print("\n| tool | wall s | fit s | wall / fit | outside fit per trial |")
     print("|---|---:|---:|---:|---:|")
     lines = []
     for tool, results in runs.items():

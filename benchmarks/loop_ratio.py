@@ -145,11 +145,9 @@ def run_loop(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    from hpsearch.search.memory import resident_mb
+
+    return round(resident_mb(), 1)
 
 
 def _side(role: str, args: argparse.Namespace, study: str, seed: int) -> dict[str, Any]:

@@ -185,20 +185,18 @@ class SearchRunner:
             self._stop_if_interrupted(summary)
             with self.lock:
                 claim = self._claim(budget, deadline)
-                restart = None
-                if self.memory_guard is not None and (total is None or claim.position <= total):
-                    restart = self.memory_guard.restart_reason()  # not when the backend is about to end
-                if claim.stop is None and claim.wait is None and restart is not None:
-                    claim.stop = restart
-                    summary.recycle = True
-                elif claim.stop is None and claim.wait is None:
-                    try:
-                        claim.proposal = self.backend.ask()
-                    except BackendBusy as busy:
-                        claim.wait = str(busy)
+                if claim.stop is None and claim.wait is None:
+                    restart = self._restart_reason(claim.position, total)
+                    if restart is not None:
+                        claim.stop, summary.recycle = restart, True
                     else:
-                        if claim.proposal is None:
-                            claim.stop = "the backend has no more configurations to propose"
+                        try:
+                            claim.proposal = self.backend.ask()
+                        except BackendBusy as busy:
+                            claim.wait = str(busy)
+                        else:
+                            if claim.proposal is None:
+                                claim.stop = "the backend has no more configurations to propose"
             if claim.stop is not None:
                 summary.stop_reason = claim.stop
                 break
@@ -235,6 +233,13 @@ class SearchRunner:
         summary.seconds = time.monotonic() - self._run_started
         self._account_time()
         return summary
+
+    def _restart_reason(self, position: int, total: int | None) -> str | None:
+        """Why this process should give way to a fresh one before the next trial (``search.memory``);
+        never when the backend's schedule is at its end."""
+        if self.memory_guard is None or (total is not None and position > total):
+            return None
+        return self.memory_guard.restart_reason()
 
     def recover(self) -> list[FrozenTrial]:
         """Fail trials whose worker died; have the backend run their configurations again (lock held)."""

@@ -123,7 +123,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
             max_epochs = fit.max_epochs
             # The timeout, not the schedule, ends the search: trials refused as too slow train nothing,
             # so one pass of the schedule often ends minutes early; the next pass uses that time.
-            given = dict(request.options or {})
+            given = request.options or {}
             settings = {**backend_cls.settings_for_budget(settings, max_epochs, None),
                         **{k: v for k, v in settings.items() if k in given}}
     meta = StudyMeta(

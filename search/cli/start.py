@@ -115,12 +115,12 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     plan = session.plan
     meta = plan.meta
     url = mask_password(plan.storage_url)
-    budget = session.budget()
     session.runner.memory_guard = restart.memory_guard()
     earlier = restart.before()
+    if earlier.restarts:  # the restart is search time too (before the budget is read)
+        session.add_elapsed(max(0.0, time.time() - earlier.replaced_at))
+    budget = session.budget()
     if earlier.restarts:  # this process replaced a grown one: the header was printed already
-        session.add_elapsed(max(0.0, time.time() - earlier.replaced_at))  # the restart is search time too
-        budget = session.budget()
         click.echo(f"(fresh process {earlier.restarts + 1}: memory back to "
                    f"{resident_mb():.0f} MB; {earlier.trials} trials before it)")
     else:
@@ -138,15 +138,14 @@ def run_session(session: SearchSession, quiet: bool) -> None:
         )
         sys.exit(130)
     trials = earlier.trials + summary.trials_run
-    seconds = summary.seconds if not earlier.restarts else time.time() - earlier.run_started
+    run_started = earlier.run_started if earlier.restarts else time.time() - summary.seconds
     if summary.recycle:
         click.echo(f"Restarting: {summary.stop_reason}; the search goes on in a fresh process.")
         session.close()
-        first_started = earlier.run_started if earlier.restarts else time.time() - summary.seconds
         restart.replace_process(plan.study_name, plan.storage_url, quiet,
-                                restart.Before(earlier.restarts + 1, trials, first_started))
+                                restart.Before(earlier.restarts + 1, trials, run_started))
     click.echo("")
-    click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(seconds)}.")
+    click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(time.time() - run_started)}.")
     _print_best(session.study, plan.space.objective.metric, format_params)
 
 

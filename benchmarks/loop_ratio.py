@@ -130,8 +130,11 @@ def run_loop(args: argparse.Namespace) -> dict[str, Any]:
         if args.seed is not None:
             keras.utils.set_random_seed(args.seed + trial.number)
         model = builder(dict(trial.params), data.input_shape, data.num_classes)
+        batch_size = training.batch_size_of(space, trial.params)
+        # what the hand-written loop would write for the same schedule: Keras' CosineDecay over the epochs
+        training.schedule_learning_rate(model, trial.params, epochs, training.steps_per_epoch(len(data.x_train), batch_size))
         t1 = time.perf_counter()
-        model.fit(data.x_train, data.y_train, batch_size=training.batch_size_of(space, trial.params), epochs=epochs,
+        model.fit(data.x_train, data.y_train, batch_size=batch_size, epochs=epochs,
                   validation_data=(data.x_val, data.y_val), verbose=0)
         t2 = time.perf_counter()
         keras.backend.clear_session()

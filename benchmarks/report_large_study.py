@@ -1,12 +1,15 @@
-"""How long `hpsearch report`, `studies` and `show` take on a study of 10,000 trials (a measurement, never a test).
+"""How long `hpsearch report`, `studies`, `show` and `resume` take on a study of 10,000 trials (a
+measurement, never a test).
 
-Builds a synthetic hpsearch study in SQLite with ``optuna.create_trial`` (mnist_cnn's parameters,
-conditions honoured; 1-4 epochs per trial; the attributes the runner writes; some FAIL and PRUNED
-trials), then times the report command end to end (a fresh process each time: imports, reading
-the storage, computing, writing) for each format, repeated, and prints the figures. One JSON line
-per run is appended to ``benchmarks/results.jsonl``.
+Builds a synthetic hpsearch study with ``optuna.create_trial`` (mnist_cnn's parameters, conditions
+honoured; 20 intermediate values per trial by default; the attributes the runner writes; some FAIL
+and PRUNED trials) in SQLite or in the database ``--storage`` names (PostgreSQL: a study of its own,
+deleted afterwards), then times each command end to end (a fresh process each time: imports, reading
+the storage, computing, writing), repeated, and prints the figures. One JSON line per run is
+appended to ``benchmarks/results.jsonl``.
 
-    python benchmarks/report_large_study.py [--trials 10000] [--repeat 3] [--keep PATH.db]
+    python benchmarks/report_large_study.py [--trials 10000] [--steps 20] [--repeat 3] [--keep PATH.db]
+    python benchmarks/report_large_study.py --storage postgresql://postgres@127.0.0.1:5432/test
 """
 from __future__ import annotations
 
@@ -62,17 +65,16 @@ def sample(space, rng):
     return values, distributions
 
 
-def build_study(path: Path, trials: int, seed: int = 0) -> float:
+def build_study(url: str, artifacts: Path, trials: int, steps: int, seed: int = 0) -> float:
     """Create the synthetic study; returns the seconds it took."""
     started = time.perf_counter()
-    url = f"sqlite:///{path}"
     storage = open_storage(url)
     space = get_space("mnist_cnn")
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize")
     study.set_metric_names(["val_accuracy"])
     meta = StudyMeta(space_name=space.name, space=space.to_dict(), backend="tpe", backend_settings={"pruner": "median"},
                      trials=trials, max_epochs=4, timeout=None, epoch_timeout=60, seed=seed,
-                     data={"path": None, "train_samples": None}, artifacts=str(path.parent / "artifacts"))
+                     data={"path": None, "train_samples": None}, artifacts=str(artifacts))
     save_meta(storage, storage.get_study_id_from_name(STUDY), meta)
     rng = np.random.default_rng(seed)
     clock = dt.datetime(2026, 1, 1)
@@ -81,12 +83,12 @@ def build_study(path: Path, trials: int, seed: int = 0) -> float:
     for number in range(trials):
         params, distributions = sample(space, rng)
         quality = rng.uniform(0.9, 0.995)
-        epochs = int(rng.integers(1, 5))
+        epochs = steps if steps else int(rng.integers(1, 5))
         curve = {step: float(quality - 0.02 / step + rng.normal(0, 0.002)) for step in range(1, epochs + 1)}
         seconds = float(rng.uniform(5, 60)) * epochs
         state = TrialState.COMPLETE
         roll = rng.uniform()
-        user_attrs = {record.INITIAL_EPOCH: 0, record.TARGET_EPOCHS: 4, record.EPOCHS_TRAINED: epochs,
+        user_attrs = {record.INITIAL_EPOCH: 0, record.TARGET_EPOCHS: max(4, epochs), record.EPOCHS_TRAINED: epochs,
                       record.WORKER: "bench:1", record.PARAM_COUNT: int(rng.integers(10_000, 2_000_000)),
                       record.TRAIN_SECONDS: round(seconds, 3)}
         if roll < 0.05:
@@ -140,26 +142,40 @@ def time_optuna_best_trial(url: str) -> float:
 
 
 def main() -> None:
+    global STUDY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=20, help="intermediate values per trial (0: 1 to 4 at random)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--storage", default=None, help="a database URL [default: a new SQLite file]")
     parser.add_argument("--keep", type=Path, default=None, help="Reuse (or create) this SQLite file.")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-bench-"))
-    path = args.keep or folder / "large.db"
     build_seconds = None
-    if not path.is_file():
-        build_seconds = build_study(path, args.trials)
-        print(f"built a {args.trials}-trial study in {build_seconds:.1f} s: {path}")
-    url = f"sqlite:///{path}"
+    if args.storage:
+        url = args.storage
+        STUDY = f"large-{int(time.time())}"
+        build_seconds = build_study(url, folder / "artifacts", args.trials, args.steps)
+    else:
+        path = args.keep or folder / "large.db"
+        url = f"sqlite:///{path}"
+        if not path.is_file():
+            build_seconds = build_study(url, folder / "artifacts", args.trials, args.steps)
+    if build_seconds is not None:
+        print(f"built a {args.trials}-trial study ({args.steps or '1-4'} steps each) in {build_seconds:.1f} s: {STUDY}")
     figures: dict[str, list[float]] = {}
-    for _ in range(args.repeat):  # interleaved: each format once per round
-        for fmt in ("html", "json", "csv"):
-            figures.setdefault(fmt, []).append(time_report(url, fmt, folder / f"report.{fmt}"))
-        figures.setdefault("optuna best-trial", []).append(time_optuna_best_trial(url))
-        figures.setdefault("hpsearch studies", []).append(time_command(url, "studies"))
-        figures.setdefault("hpsearch show", []).append(time_command(url, "show", STUDY))
+    try:
+        for _ in range(args.repeat):  # interleaved: each command once per round
+            for fmt in ("html", "json", "csv"):
+                figures.setdefault(fmt, []).append(time_report(url, fmt, folder / f"report.{fmt}"))
+            figures.setdefault("optuna best-trial", []).append(time_optuna_best_trial(url))
+            figures.setdefault("hpsearch studies", []).append(time_command(url, "studies"))
+            figures.setdefault("hpsearch show", []).append(time_command(url, "show", STUDY))
+            figures.setdefault("hpsearch resume", []).append(time_command(url, "resume", STUDY))
+    finally:
+        if args.storage:
+            optuna.delete_study(study_name=STUDY, storage=url)
     for name, seconds in figures.items():
         print(f"{name:>18}: median {statistics.median(seconds):5.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
     size = (folder / "report.html").stat().st_size / 1e6
@@ -167,6 +183,7 @@ def main() -> None:
     line = {
         "benchmark": "report_large_study", "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": platform.node(), "python": platform.python_version(), "trials": args.trials,
+        "steps": args.steps, "storage": "sqlite" if not args.storage else args.storage.split(":")[0],
         "build_seconds": build_seconds, "median_seconds": {k: round(statistics.median(v), 3) for k, v in figures.items()},
         "runs": figures, "html_mb": round(size, 2),
     }

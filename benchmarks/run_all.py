@@ -10,12 +10,14 @@ run side by side are the figures to trust, not single wall times).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
+POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 # name -> (script, quick arguments, full arguments)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -40,6 +42,9 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                          ["--seeds", "5", "--retrain"]),
     "report_large_study": ("report_large_study.py", ["--trials", "2000", "--repeat", "1"],
                            ["--trials", "10000", "--repeat", "3"]),
+    "report_large_study_postgres": ("report_large_study.py",
+                                    ["--trials", "2000", "--repeat", "1", "--storage", POSTGRES],
+                                    ["--trials", "10000", "--repeat", "3", "--storage", POSTGRES]),
 }
 
 

@@ -3,9 +3,10 @@
 A fixed ``max_epochs`` is right for one machine only: on a slower one Hyperband's schedule outlasts
 the timeout and its last brackets (the ones that train full-length trials) never run; on a faster one
 the schedule ends early with time left. Here the epochs the timeout affords are estimated from the
-space's configurations' shapes (``search/cost.py``): the mean estimated epoch time of a sample of
-configurations (the default one included; those over the epoch limit count as free, since they are
-refused before training), and the backend picks the largest ``max_epochs`` whose schedule fits.
+space's configurations' shapes (``search/cost.py``): the default configuration's epoch time and the
+mean estimated epoch time of a sample of configurations (those over the epoch limit left out, since
+they are refused before training), and the backend picks the largest ``max_epochs`` whose schedule
+(Hyperband: its full-length run of the default configuration, then its first bracket) fits.
 """
 from __future__ import annotations
 
@@ -26,13 +27,15 @@ TRAINING_SHARE = 0.85
 
 @dataclass(frozen=True)
 class BudgetFit:
-    """How ``max_epochs`` was chosen: the epochs the timeout affords and the estimates behind them."""
+    """How ``max_epochs`` was chosen: the training seconds available, the seconds the schedule's part
+    that must fit is planned to take, and the epoch-time estimates behind them."""
 
     max_epochs: int
-    affordable_epochs: float
+    available_seconds: float
+    planned_seconds: float
     default_epoch_seconds: float
     mean_epoch_seconds: float
-    schedule_epochs: int
+    settings: dict[str, Any]  # backend settings fitted with it (Hyperband: its reference trial's epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return {key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(self).items()}
@@ -57,15 +60,15 @@ def fit_max_epochs(space: Space, dataset: Dataset, backend_cls: type[Backend], s
         del model
         keras.backend.clear_session(free_memory=False)  # its full gc walk costs ~0.2 s a model
     keras.backend.clear_session()
-    trained = [s for s in seconds if s > 0] or [seconds[0]]
+    trained = [s for s in seconds[1:] if s > 0] or [seconds[0]]
     mean = sum(trained) / len(trained)
-    affordable = TRAINING_SHARE * timeout / mean
+    default = seconds[0] or mean  # a default configuration over the limit is refused: it costs nothing
+    available = TRAINING_SHARE * timeout
     low, high = bounds
-    chosen = backend_cls.max_epochs_for_epochs(settings, affordable, low, high)
-    if chosen is None:
+    fitted = backend_cls.fit_schedule(settings, available, default, mean, low, high)
+    if fitted is None:
         return None
-    max_epochs, schedule_epochs = chosen
-    return BudgetFit(max_epochs, affordable, seconds[0], mean, schedule_epochs)
+    return BudgetFit(fitted.max_epochs, available, fitted.planned_seconds, seconds[0], mean, fitted.settings)
 
 
 __all__ = ["BudgetFit", "fit_max_epochs"]

@@ -72,8 +72,11 @@ def check_study_name(name: str | None, option: str = "--study", max_length: int 
 
 def check_start_values(*, trials: int | None = None, max_epochs: int | None = None, timeout: float | None = None,
                        epoch_timeout: float | None = None, train_samples: int | None = None,
-                       budget_epochs: int | None = None, seed: int | None = None, study: str | None = None) -> None:
+                       budget_epochs: int | None = None, seed: int | None = None, study: str | None = None,
+                       keep_weights: int | None = None) -> None:
     """Everything of ``hpsearch start`` that can be checked without the space, backend or storage."""
+    if keep_weights is not None and keep_weights < 0:
+        raise UserError(f"--keep-weights must be a whole number >= 0 or 'all', but got {keep_weights}.")
     for name, value in (
         ("--trials", trials),
         ("--max-epochs", max_epochs),
@@ -85,6 +88,22 @@ def check_start_values(*, trials: int | None = None, max_epochs: int | None = No
         check_positive(name, value)
     check_seed(seed)
     check_study_name(study)
+
+
+def parse_keep_weights(text: str | None, default: int) -> int | None:
+    """``--keep-weights``: a whole number >= 0, or ``all`` (``None``: every trial's); ``default`` when
+    not given."""
+    if text is None:
+        return default
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"--keep-weights must be a whole number >= 0 or 'all', but got {shown(text)}.") from None
+    if value < 0:
+        raise UserError(f"--keep-weights must be a whole number >= 0 or 'all', but got {value}.")
+    return value
 
 
 def check_resume_values(*, study: str, trials: int | None = None, timeout: float | None = None,

@@ -191,9 +191,17 @@ def find_best_weights(target: TrialTarget) -> WeightsSource:
         ids = [m.artifact_id for m in metas if m.filename.endswith(WEIGHTS_SUFFIX)] or record.artifact_ids(target.trial)
         if ids:
             return WeightsSource(None, ids[-1], store)
+    retrain = f"`hpsearch retrain {target.opened.study.study_name} --trial {number}` trains it again"
+    if target.trial.user_attrs.get(record.WEIGHTS_DROPPED):
+        kept = target.meta.keep_weights
+        raise UserError(
+            f"Trial {number}'s best weights were not kept: the search keeps those of its "
+            f"{kept if kept is not None else 'best'} best trials (--keep-weights) and of trials it may still "
+            f"continue ({retrain})."
+        )
     raise UserError(
         f"Trial {number} has no best weights: neither the checkpoint {local} nor a copy in Optuna's artifact "
-        f"store exists (`hpsearch retrain {target.opened.study.study_name} --trial {number}` trains it again)."
+        f"store exists ({retrain})."
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -25,11 +26,14 @@ def worker_identity() -> str:
 class TrialRecorder:
     """Records the trial of ``study`` that ``proposal`` points to (``storage`` is the study's storage)."""
 
-    def __init__(self, study: optuna.Study, storage: Any, proposal: Proposal) -> None:
+    def __init__(self, study: optuna.Study, storage: Any, proposal: Proposal,
+                 clock: Callable[[], float] | None = None) -> None:
         self.study = study
         self.storage = storage
         self.proposal = proposal
+        self.clock = clock  # the study's elapsed seconds, recorded with each epoch
         self.history: dict[str, list[float | None]] = {}
+        self.epoch_elapsed: list[float | None] = []
         attrs: dict[str, Any] = {
             record.WORKER: worker_identity(),
             record.INITIAL_EPOCH: proposal.initial_epoch,
@@ -50,7 +54,10 @@ class TrialRecorder:
         self._append_history(step, logs)
         trial_id = self.proposal.trial_id
         user_attrs = {record.EPOCHS_TRAINED: epochs_trained}
-        system_attrs = {record.TRIAL_HISTORY: self.history}
+        system_attrs: dict[str, Any] = {record.TRIAL_HISTORY: self.history}
+        if self.clock is not None:
+            self._append_elapsed(step, round(self.clock(), 3))
+            system_attrs[record.TRIAL_EPOCH_ELAPSED] = self.epoch_elapsed
         one_transaction = getattr(self.storage, "set_trial_epoch", None)
         if one_transaction is not None:
             one_transaction(trial_id, step, float(objective), user_attrs, system_attrs)
@@ -68,6 +75,7 @@ class TrialRecorder:
         still counts only the epochs it trains itself.
         """
         source_history = record.history(source)
+        source_elapsed = record.epoch_elapsed(source)
         copied: dict[int, float] = {}
         for step in range(1, last_step + 1):
             if step not in source.intermediate_values:
@@ -76,10 +84,19 @@ class TrialRecorder:
             self.storage.set_trial_intermediate_value(self.proposal.trial_id, step, float(value))
             logs = {name: values[step - 1] for name, values in source_history.items() if step - 1 < len(values)}
             self._append_history(step, logs)
+            self._append_elapsed(step, source_elapsed[step - 1] if step - 1 < len(source_elapsed) else None)
             copied[step] = value
         if copied:
             self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_HISTORY, self.history)
+            if any(value is not None for value in self.epoch_elapsed):
+                self.storage.set_trial_system_attr(self.proposal.trial_id, record.TRIAL_EPOCH_ELAPSED,
+                                                   self.epoch_elapsed)
         return copied
+
+    def _append_elapsed(self, step: int, seconds: float | None) -> None:
+        del self.epoch_elapsed[step - 1:]
+        self.epoch_elapsed.extend([None] * (step - 1 - len(self.epoch_elapsed)))  # index i == step i + 1
+        self.epoch_elapsed.append(seconds)
 
     def _append_history(self, step: int, logs: dict[str, Any]) -> None:
         for name, value in logs.items():

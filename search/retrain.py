@@ -88,6 +88,7 @@ def retrain(plan: RetrainPlan, echo: Callable[[str], None] = lambda _: None) -> 
     seed = training.trial_seed(meta.seed, trial.number)
     model = training.build_model(space.load_builder(), trial.params, dataset.input_shape, dataset.num_classes, seed)
     batch_size = training.batch_size_of(space, trial.params)
+    training.schedule_learning_rate(model, trial.params, plan.epochs, training.steps_per_epoch(len(x), batch_size))
     training.fit(model, training.TrainingData(x, y), batch_size, plan.epochs, shuffle_seed=seed)
     seconds = time.monotonic() - started
     scores = training.evaluate(model, dataset.x_test, dataset.y_test, batch_size)

@@ -18,7 +18,7 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search import cost, training
+from hpsearch.search import cost, retention, training
 from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
 from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
@@ -110,6 +110,7 @@ class SearchRunner:
         artifact_store: Any = None,
         lock: Any = None,
         memory_guard: MemoryGuard | None = None,
+        keep_weights: int | None = None,
     ) -> None:
         self.space = space
         self.dataset = dataset
@@ -126,6 +127,7 @@ class SearchRunner:
         self.lock = lock if lock is not None else threading.RLock()
         self._waiting_for = ""
         self.memory_guard = memory_guard  # set: stop between trials once memory grew (the CLI restarts)
+        self.keep_weights = keep_weights  # best weights kept for this many top trials (search.retention)
         self.builder = space.load_builder()
         self.interrupt = GracefulInterrupt()
         self._elapsed_base = 0.0
@@ -318,7 +320,7 @@ class SearchRunner:
     def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted."""
         limits = limits or TrialLimits()
-        recorder = TrialRecorder(self.study, self.storage, proposal)  # a storage failure here: see run()
+        recorder = TrialRecorder(self.study, self.storage, proposal, clock=self.elapsed)  # a storage failure: see run()
         monitor = TrialMonitor(
             proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
             should_prune=lambda step: self.backend.should_prune(proposal, step),
@@ -336,6 +338,8 @@ class SearchRunner:
                 )
                 attrs[record.PARAM_COUNT] = int(model.count_params())
                 batch_size = training.batch_size_of(self.space, proposal.params)
+                training.schedule_learning_rate(model, proposal.params, proposal.epochs,
+                                                training.steps_per_epoch(len(self.dataset.x_train), batch_size))
                 estimate = self._estimate_epoch_seconds(model, batch_size, limits)
                 if estimate is not None:
                     attrs[record.ESTIMATED_EPOCH_SECONDS] = round(estimate[0], 3)
@@ -423,7 +427,18 @@ class SearchRunner:
             recorder.finish(outcome, attrs, elapsed=self.elapsed())
             if tell:
                 self.backend.tell(recorder.proposal, outcome)
+                self._bound_weights()
         keras.backend.clear_session()
+
+    def _bound_weights(self) -> None:
+        """Drop the best weights no longer kept (``search.retention``); with the study lock held."""
+        if self.keep_weights is None:
+            return
+        drop = retention.trials_to_drop(self.study.get_trials(deepcopy=False), self.keep_weights,
+                                        self.space.objective.direction == "maximize",
+                                        self.backend.continuable_trials())
+        if drop:
+            retention.drop_weights(drop, self.checkpoints, self.artifact_store, self.storage)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from hpsearch.search.backends import Backend, BackendContext, get_backend
 from hpsearch.search.errors import UserError
 from hpsearch.search.recorder import worker_identity
 from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS
+from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 from hpsearch.search.runner import RunBudget, SearchRunner
 from hpsearch.spaces.catalog import get_space
 from hpsearch.spaces.datasets import DataOptions, Dataset, check_data_path, load_dataset
@@ -68,6 +69,7 @@ class StartRequest:
     budget_epochs: int | None = None
     compare: str | None = None
     unlimited_time: bool = False  # no timeout at all, not even the space's default
+    keep_weights: int | None = DEFAULT_KEEP_WEIGHTS  # None: every trial's best weights
 
 
 @dataclass
@@ -89,7 +91,8 @@ def plan_start(request: StartRequest) -> SearchPlan:
     settings = backend_cls.validate_settings(dict(request.options or {}))
     check_start_values(trials=request.trials, max_epochs=request.max_epochs, timeout=request.timeout,
                        epoch_timeout=request.epoch_timeout, train_samples=request.train_samples,
-                       budget_epochs=request.budget_epochs, seed=request.seed, study=request.study)
+                       budget_epochs=request.budget_epochs, seed=request.seed, study=request.study,
+                       keep_weights=request.keep_weights)
     url = resolve_url(request.storage)
     check_url(url)
     check_writable(url)
@@ -118,13 +121,16 @@ def plan_start(request: StartRequest) -> SearchPlan:
             and budget.fit_max_epochs is not None and backend_cls.epochs_as_budget):
         from hpsearch.search.budget_fit import fit_max_epochs
 
-        fit = fit_max_epochs(space, dataset, backend_cls, settings, timeout, epoch_timeout, budget.fit_max_epochs)
+        # The timeout, not the schedule, ends the search: trials refused as too slow train nothing,
+        # so one pass of the schedule often ends minutes early; the next pass uses that time. What the
+        # user set explicitly stays as given.
+        given = request.options or {}
+        repeated = {**backend_cls.settings_for_budget(settings, budget.fit_max_epochs[0], None),
+                    **{k: v for k, v in settings.items() if k in given}}
+        fit = fit_max_epochs(space, dataset, backend_cls, repeated, timeout, epoch_timeout, budget.fit_max_epochs)
         if fit is not None:
             max_epochs = fit.max_epochs
-            # The timeout, not the schedule, ends the search: trials refused as too slow train nothing,
-            # so one pass of the schedule often ends minutes early; the next pass uses that time.
-            given = request.options or {}
-            settings = {**backend_cls.settings_for_budget(settings, max_epochs, None),
+            settings = {**backend_cls.settings_for_budget(settings, max_epochs, None), **fit.settings,
                         **{k: v for k, v in settings.items() if k in given}}
     meta = StudyMeta(
         space_name=space.name,
@@ -141,6 +147,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         budget_epochs=request.budget_epochs,
         compare=request.compare,
         budget_fit=None if fit is None else fit.to_dict(),
+        keep_weights=request.keep_weights,
     )
     check_artifact_root(Path(meta.artifacts), "the study's artifacts folder")  # its name fits the file system
     return SearchPlan(space, backend_cls, meta, study_name, url, dataset)
@@ -171,7 +178,7 @@ class SearchSession:
         self.checkpoints = TrialCheckpoints(artifacts)
         self.runner = SearchRunner(
             plan.space, plan.dataset, study, storage, self.backend, self.checkpoints, seed=meta.seed,
-            artifact_store=optuna_artifact_store(artifacts.parent), lock=self.lock,
+            artifact_store=optuna_artifact_store(artifacts.parent), lock=self.lock, keep_weights=meta.keep_weights,
         )
 
     @classmethod

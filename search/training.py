@@ -25,6 +25,33 @@ def batch_size_of(space: Space, params: dict[str, Any]) -> int:
     return int(params.get("batch_size", space.default_batch_size))
 
 
+LR_SCHEDULE = "lr_schedule"  # a configuration parameter training reads itself, as it reads ``batch_size``
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def schedule_learning_rate(model: keras.Model, params: dict[str, Any], epochs: int, steps_per_epoch: int) -> None:
+    """Apply the configuration's ``lr_schedule`` to ``model``'s optimizer, before it trains or loads a state.
+
+    ``cosine``: the learning rate the builder set decays along a half cosine to 0 over ``epochs``
+    epochs of ``steps_per_epoch`` optimizer steps. The schedule follows the optimizer's step count, so
+    a trial that continues a saved state (a re-run, a Hyperband promotion) goes on from where that state
+    was on its own schedule. ``constant`` (or no such parameter): the builder's learning rate throughout.
+    """
+    schedule = params.get(LR_SCHEDULE, "constant")
+    if schedule == "constant":
+        return
+    if schedule != "cosine":
+        raise ValueError(f"{LR_SCHEDULE} must be one of {', '.join(LR_SCHEDULES)}, but got {schedule!r}.")
+    optimizer = model.optimizer
+    initial = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=initial, decay_steps=max(1, epochs * steps_per_epoch), alpha=0.0)
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    return math.ceil(train_size / batch_size)
+
+
 def trial_seed(seed: int | None, trial_number: int) -> int | None:
     """The weight-initialization seed of one trial (``None``: not seeded)."""
     return None if seed is None else seed + trial_number

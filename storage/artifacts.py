@@ -197,6 +197,26 @@ class TrialCheckpoints:
         if not self.exists(trial_number, "last"):
             self.folder(trial_number).joinpath("last.json").unlink(missing_ok=True)
 
+    def discard_best(self, trial_number: int) -> int:
+        """Remove a finished trial's best weights file and its note (``search.retention``); the bytes
+        freed (none for a file still hard-linked from Optuna's artifact store). The folder goes too
+        once empty."""
+        freed = 0
+        weights = self.path(trial_number, "best")
+        try:
+            stat = weights.stat()
+            weights.unlink()
+            freed = stat.st_size if stat.st_nlink == 1 else 0
+        except FileNotFoundError:
+            pass
+        if not self.has_state(trial_number, "best"):
+            self.folder(trial_number).joinpath("best.json").unlink(missing_ok=True)
+        try:
+            self.folder(trial_number).rmdir()
+        except OSError:  # not empty (states of an older layout, a last file), or gone
+            pass
+        return freed
+
     def _write_note(self, trial_number: int, which: str, epoch: int, value: float) -> None:
         note = self.folder(trial_number) / f"{which}.json.partial"
         note.write_text(json.dumps({"epoch": epoch, "value": value}))

@@ -39,6 +39,7 @@ LEGACY_STUDY_META = "hpsearch"  # hpsearch 0.1 kept everything in this one user 
 BACKEND_TRIAL_ID = "backend_trial_id"  # the backend's own id (Keras Tuner's trial id)
 HYPERBAND_BRACKET = "hyperband_bracket"
 HYPERBAND_ROUND = "hyperband_round"
+HYPERBAND_REFERENCE = "hyperband_reference"  # the default configuration's full-length trial, in no bracket
 PROMOTED_FROM = "promoted_from"  # Hyperband: the trial whose weights this one continues
 RETRY_OF = "retry_of"  # the interrupted trial whose configuration this one runs again
 INITIAL_EPOCH = "initial_epoch"  # epochs the schedule starts from (Keras' initial_epoch)
@@ -54,6 +55,7 @@ FAIL_REASON = "fail_reason"  # FAIL trials: why
 STOP_REASON = "stop_reason"  # COMPLETE/PRUNED trials stopped early: why (pruned, a limit)
 INTERRUPTED = "interrupted"  # True: stopped from outside (Ctrl-C, kill); its configuration runs again
 WEIGHTS_MISSING = "weights_missing"  # a promotion whose parent's weights were gone: trained from scratch
+WEIGHTS_DROPPED = "weights_dropped"  # True: its best weights were removed (not among those kept: --keep-weights)
 CHECKPOINT_UNREADABLE = "checkpoint_unreadable"  # a checkpoint to continue from could not be loaded: why
 TEST_ACCURACY = "test_accuracy"  # set by `hpsearch retrain`
 TEST_LOSS = "test_loss"
@@ -63,6 +65,7 @@ GRADIENT_NORMS = "gradient_norms"  # deep_mlp: mean gradient norm per dense laye
 # --- trial system attributes --------------------------------------------------------------------
 TRIAL_HISTORY = "hpsearch:history"  # every Keras metric per epoch: {name: [value at step 1, 2, ...]}
 TRIAL_ELAPSED_AT_END = "hpsearch:elapsed_at_end"  # the study's elapsed seconds when the trial ended
+TRIAL_EPOCH_ELAPSED = "hpsearch:epoch_elapsed"  # the study's elapsed seconds at the end of each epoch
 ARTIFACT_PREFIX = "artifacts:"  # Optuna's own link from a trial to an uploaded artifact
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -166,6 +169,13 @@ def history(trial: FrozenTrial) -> dict[str, list[float | None]]:
     return legacy if isinstance(legacy, dict) else {}
 
 
+def epoch_elapsed(trial: FrozenTrial) -> list[float | None]:
+    """The study's search seconds at the end of each epoch (index ``i`` is step ``i + 1``; ``None``
+    where not recorded; steps carried over from another trial keep that trial's times)."""
+    value = trial.system_attrs.get(TRIAL_EPOCH_ELAPSED)
+    return [float(v) if isinstance(v, (int, float)) else None for v in value] if isinstance(value, list) else []
+
+
 def elapsed_at_end(trial: FrozenTrial) -> float | None:
     """The study's search seconds when the trial ended (``None`` if not recorded)."""
     value = trial.system_attrs.get(TRIAL_ELAPSED_AT_END)
@@ -191,6 +201,34 @@ def json_float(value: Any, digits: int | None = None) -> float | None:
     if math.isnan(number) or math.isinf(number):
         return None
     return float(f"{number:.{digits}g}") if digits else number
+
+
+def delete_trial_system_attr(storage: Any, trial_id: int, key: str) -> None:
+    """Remove a system attribute of a trial (Optuna's API has no such call): how a removed artifact's
+    link (``artifacts:<id>``) leaves the trial, so the dashboard does not list a file that is gone."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+
+    if not isinstance(storage, RDBStorage):
+        raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
+
+    def attempt() -> None:
+        session = storage.scoped_session()
+        try:
+            (session.query(models.TrialSystemAttributeModel)
+             .filter(models.TrialSystemAttributeModel.trial_id == trial_id)
+             .filter(models.TrialSystemAttributeModel.key == key)
+             .delete(synchronize_session=False))
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    from hpsearch.storage.resilient import call_with_retries
+
+    call_with_retries(storage, "delete_trial_system_attr", attempt)  # deleting twice deletes nothing more
 
 
 def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: Any) -> None:

@@ -41,6 +41,7 @@ class StudyMeta:
     budget_epochs: int | None = None
     compare: str | None = None
     budget_fit: dict[str, Any] | None = None  # how max_epochs was fitted to the timeout (search/budget_fit.py)
+    keep_weights: int | None = None  # best weights kept for this many top trials (None: all; search/retention.py)
     hpsearch_version: str = field(default_factory=hpsearch_version)
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 

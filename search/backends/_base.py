@@ -38,6 +38,16 @@ class BackendBusy(Exception):
 
 
 @dataclass(frozen=True)
+class ScheduleFit:
+    """A schedule in epochs fitted to a time budget: its ``max_epochs``, the seconds its part that must
+    fit is planned to take, and backend settings that go with it."""
+
+    max_epochs: int
+    planned_seconds: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Setting:
     """One ``--option key=value`` a backend accepts."""
 
@@ -168,12 +178,19 @@ class Backend(abc.ABC):
         return dict(settings)
 
     @classmethod
-    def max_epochs_for_epochs(cls, settings: dict[str, Any], affordable: float, low: int,
-                              high: int) -> tuple[int, int] | None:
+    def fit_schedule(cls, settings: dict[str, Any], seconds: float, default_epoch_seconds: float,
+                     mean_epoch_seconds: float, low: int, high: int) -> ScheduleFit | None:
         """For a backend whose schedule is in epochs: the largest ``max_epochs`` in ``[low, high]``
-        whose schedule trains at most ``affordable`` epochs (``low`` when none does), with the epochs
-        that schedule trains. ``None``: the backend has no such schedule."""
+        whose schedule (the part of it that must fit, see the backend) takes at most ``seconds``, given
+        the default configuration's and an average configuration's epoch time (``low`` when none
+        fits), with settings that go with it. ``None``: the backend has no such schedule."""
         return None
+
+    def continuable_trials(self) -> set[int]:
+        """Numbers of finished trials the backend may still continue from their weights (Hyperband's
+        candidates for promotion): their weights are kept whatever their rank. Called right after
+        ``tell``, with the study lock held."""
+        return set()
 
     @abc.abstractmethod
     def ask(self) -> Proposal | None:

@@ -37,16 +37,21 @@ if TYPE_CHECKING:
               help="Per-epoch pruning for Optuna backends (same as --option pruner=...).")
 @click.option("--artifacts", default=None, metavar="DIR",
               help="Folder for checkpoints and backend state [default: hpsearch-artifacts/ beside a SQLite file].")
+@click.option("--keep-weights", "keep_weights_text", default=None, metavar="N|all",
+              help="Keep the best weights of the N best trials (and of those Hyperband may still continue); "
+                   "`all` keeps every trial's [default: 5].")
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
           max_epochs: int | None, timeout: float | None, budget_epochs: int | None, epoch_timeout: float | None,
           seed: int | None,
           train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
-          artifacts: str | None, quiet: bool) -> None:
+          artifacts: str | None, keep_weights_text: str | None, quiet: bool) -> None:
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
-    from hpsearch.search.checks import check_start_values
+    from hpsearch.search.checks import check_start_values, parse_keep_weights
+    from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 
     restart.check_environment()
+    keep_weights = parse_keep_weights(keep_weights_text, DEFAULT_KEEP_WEIGHTS)
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
                        train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
@@ -59,7 +64,7 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
         StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
                      max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout, seed=seed,
                      data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts,
-                     budget_epochs=budget_epochs)
+                     budget_epochs=budget_epochs, keep_weights=keep_weights)
     )
     session = SearchSession.create(plan)
     run_session(session, quiet)
@@ -147,6 +152,19 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     click.echo("")
     click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(time.time() - run_started)}.")
     _print_best(session.study, plan.space.objective.metric, format_params)
+    _print_artifacts(meta)
+
+
+def _print_artifacts(meta: Any) -> None:
+    """The study's artifacts folder, its size, and what of it is kept."""
+    from pathlib import Path
+
+    from hpsearch.search.retention import folder_bytes
+
+    folder = Path(meta.artifacts)
+    kept = ("every trial's best weights" if meta.keep_weights is None else
+            f"best weights of the top {meta.keep_weights} trials and of those the backend may continue")
+    click.echo(f"Artifacts: {folder_bytes(folder) / 1e6:.1f} MB in {folder} ({kept}; --keep-weights)")
 
 
 def _print_header(session: SearchSession, url: str, budget: Any) -> None:
@@ -171,9 +189,12 @@ def _print_header(session: SearchSession, url: str, budget: Any) -> None:
     click.echo(f"budget:    {' | '.join(limits)}")
     if meta.budget_fit:
         fit = meta.budget_fit
-        click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial: its {fit['schedule_epochs']} epochs fit the timeout "
-                   f"(about {fit['affordable_epochs']:.0f} epochs of {fit['mean_epoch_seconds']:.0f} s estimated "
-                   f"on this machine)")
+        if "planned_seconds" in fit:
+            click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial: the schedule's first "
+                       f"{format_seconds(fit['planned_seconds'])} fit the timeout (epochs estimated on this machine: "
+                       f"{fit['default_epoch_seconds']:.0f} s default, {fit['mean_epoch_seconds']:.0f} s on average)")
+        else:  # a study fitted by hpsearch 0.2's first rule
+            click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial (fitted to the timeout)")
     click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
     click.echo("")
 

@@ -83,8 +83,12 @@ def test_unknown_and_bad_settings_are_rejected_with_the_valid_keys(name):
 def test_hyperband_follows_its_schedule_promotes_and_ends(tmp_path):
     backend, study = make_backend("hyperband", SPACE, tmp_path, max_epochs=9)
     proposals = run(backend, study, 100)
-    assert len(proposals) == backend.expected_trials() == 9 + 3 + 1 + 5 + 2 + 3
+    assert len(proposals) == backend.expected_trials() == 1 + 9 + 3 + 1 + 5 + 2 + 3
     assert backend.ask() is None
+    reference = proposals[0]  # the default configuration at full length, in no bracket
+    assert reference.params == SPACE.default_values() and (reference.initial_epoch, reference.epochs) == (0, 9)
+    assert reference.user_attrs["hyperband_reference"] is True and "hyperband_bracket" not in reference.user_attrs
+    assert all(p.promoted_from != reference.trial_number for p in proposals)
     promoted = [p for p in proposals if p.promoted_from is not None]
     assert promoted, "later rounds continue earlier trials"
     for proposal in promoted:
@@ -92,7 +96,7 @@ def test_hyperband_follows_its_schedule_promotes_and_ends(tmp_path):
         assert source.state == TrialState.COMPLETE
         assert source.params == proposal.params
         assert proposal.initial_epoch == source.user_attrs["target_epochs"]
-    first_round = [p for p in proposals if p.user_attrs["hyperband_bracket"] == 2 and p.user_attrs["hyperband_round"] == 0]
+    first_round = [p for p in proposals[1:] if p.user_attrs["hyperband_bracket"] == 2 and p.user_attrs["hyperband_round"] == 0]
     assert len(first_round) == 9 and all(p.epochs == 1 for p in first_round)
     assert sum(p.epochs - p.initial_epoch for p in proposals) == backend.expected_epochs()
 

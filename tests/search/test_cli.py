@@ -61,7 +61,7 @@ def test_backends_lists_family_algorithm_and_settings():
         (["start", "digits_mlp", "--backend", "tpe", "--timeout", "0"], "--timeout must be > 0, but got 0."),
         (["start", "digits_mlp", "--backend", "tpe", "--train-samples", "0"], "--train-samples must be > 0"),
         (["start", "digits_mlp", "--backend", "hyperband", "-o", "factor=1"], "Setting 'factor' must be >= 2, but got 1."),
-        (["start", "digits_mlp", "--backend", "hyperband", "-o", "speed=9"], "Unknown setting 'speed' for backend 'hyperband'. Valid settings are: factor, hyperband_iterations."),
+        (["start", "digits_mlp", "--backend", "hyperband", "-o", "speed=9"], "Unknown setting 'speed' for backend 'hyperband'. Valid settings are: factor, hyperband_iterations, reference_epochs."),
         (["start", "digits_mlp", "--backend", "tpe", "--storage", "not a url"], "Malformed storage URL"),
         (["start", "digits_mlp", "--backend", "tpe", "--storage", "sqlite:///no/such/dir/x.db"], "folder no/such/dir does not exist"),
         (["start", "digits_mlp", "--backend", "tpe", "--storage", "postgresql://me:hunter2@127.0.0.1:1/db"], "Cannot open storage 'postgresql://me:***@127.0.0.1:1/db'"),

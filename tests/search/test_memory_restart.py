@@ -69,10 +69,11 @@ def test_a_grown_search_goes_on_in_a_fresh_process_and_ends_exactly_on_its_budge
     assert restarts >= 1, done.stdout
     assert done.stdout.count("fresh process ") == restarts
     assert done.stdout.count("study:     grown") == 1  # the header once, the summary once
-    assert done.stdout.count("Stopped: ") == 1 and " 6 trials in " in done.stdout
+    assert done.stdout.count("Stopped: ") == 1 and " 7 trials in " in done.stdout
     trials = optuna.load_study(study_name="grown", storage=sqlite_url).get_trials(deepcopy=False)
-    # Hyperband's whole schedule (6 trials for max_epochs 3), each configuration once, none cut short.
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    # Hyperband's whole schedule (the reference trial, then 6 trials for max_epochs 3), each
+    # configuration once, none cut short.
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 7
     assert max(Counter(t.user_attrs["backend_trial_id"] for t in trials).values()) == 1
     assert not any(t.user_attrs.get(record.INTERRUPTED) for t in trials)
     promoted = [t for t in trials if t.user_attrs.get("initial_epoch", 0) > 0]

@@ -23,9 +23,9 @@ from hpsearch.search.cli.main import cli
 from hpsearch.storage import record
 
 HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
-# Hyperband's schedule with max_epochs=6 (factor 3): bracket 1: 5 trials of 2 epochs, 2 promoted to
-# 6; bracket 0: 3 trials of 6 epochs.
-HYPERBAND_TRIALS = 10
+# Hyperband's schedule with max_epochs=6 (factor 3): the reference trial (the default configuration,
+# 6 epochs); bracket 1: 5 trials of 2 epochs, 2 promoted to 6; bracket 0: 3 trials of 6 epochs.
+HYPERBAND_TRIALS = 11
 
 
 def budget_args(backend: str) -> list[str]:
@@ -120,8 +120,9 @@ def test_resume_after_an_interrupt_loses_and_repeats_nothing(backend, sig, sqlit
     rerun = reruns[0]
     assert rerun.params == interrupted.params
     if backend == "hyperband":
-        for key in ("backend_trial_id", "hyperband_bracket", "hyperband_round", "target_epochs", "initial_epoch"):
-            assert rerun.user_attrs[key] == interrupted.user_attrs[key]
+        for key in ("backend_trial_id", "hyperband_bracket", "hyperband_round", "hyperband_reference",
+                    "target_epochs", "initial_epoch"):
+            assert rerun.user_attrs.get(key) == interrupted.user_attrs.get(key)
     kept = dict(interrupted.intermediate_values)
     carried = record.copied_steps(rerun)
     start = interrupted.user_attrs["initial_epoch"]
@@ -182,7 +183,7 @@ def test_deterministic_backends_resume_to_the_same_schedule_as_an_uninterrupted_
         counted = [t for t in load(sqlite_url, study) if not t.user_attrs.get("interrupted")]
         if backend == "grid":
             return sorted(repr(sorted(t.params.items())) for t in counted)
-        return sorted((t.user_attrs["hyperband_bracket"], t.user_attrs["hyperband_round"],
+        return sorted((t.user_attrs.get("hyperband_bracket", -1), t.user_attrs.get("hyperband_round", -1),
                        t.user_attrs["initial_epoch"], t.user_attrs["target_epochs"]) for t in counted)
 
     assert schedule("cut") == schedule("whole")

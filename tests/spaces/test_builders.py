@@ -9,7 +9,7 @@ from hpsearch.spaces import get_space
 CNN = {
     "conv_blocks": 2, "filters_1": 16, "pooling_1": "max", "filters_2": 32, "pooling_2": "none",
     "kernel_size": 3, "batch_norm": False, "activation": "relu", "dense_layers": 1, "units_1": 64,
-    "dropout": 0.2, "learning_rate": 1e-3, "batch_size": 64,
+    "dropout": 0.2, "learning_rate": 1e-3, "lr_schedule": "constant", "batch_size": 64,
 }
 
 
@@ -40,7 +40,7 @@ def test_batch_norm_removes_biases_and_adds_four_values_per_channel():
 def test_mlp_parameter_count_and_prediction_shape():
     space = get_space("digits_mlp")
     values = {"dense_layers": 2, "units_1": 128, "units_2": 32, "activation": "tanh", "batch_norm": False,
-              "dropout": 0.0, "learning_rate": 0.01, "batch_size": 32}
+              "dropout": 0.0, "learning_rate": 0.01, "lr_schedule": "cosine", "batch_size": 32}
     space.validate(values)
     model = space.load_builder()(values, (8, 8, 1), 10)
     assert model.count_params() == (64 * 128 + 128) + (128 * 32 + 32) + (32 * 10 + 10)

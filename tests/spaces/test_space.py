@@ -99,7 +99,8 @@ def test_describe_lists_every_parameter_with_its_condition():
     for param in get_space("mnist_cnn").params:
         assert param.name in text
     assert "filters_3      int 16..128 step 16, default 64  (when conv_blocks in [3])" in text
-    assert "learning_rate  float 0.0001..0.01 (log), default 0.001" in text
+    assert "learning_rate  float 0.0001..0.01 (log), default 0.002" in text
+    assert "lr_schedule    choice [cosine, constant]\n" in text
     assert "pooling_1      choice [max, avg, none]\n" in text  # no declared default: the first choice
 
 
@@ -111,8 +112,8 @@ def test_a_declared_default_must_lie_in_the_range_and_sets_the_default_configura
     space = get_space("mnist_cnn")
     assert space.default_values() == {
         "conv_blocks": 2, "filters_1": 32, "pooling_1": "max", "filters_2": 64, "pooling_2": "max", "kernel_size": 3,
-        "batch_norm": False, "activation": "relu", "dense_layers": 0, "dropout": 0.5, "learning_rate": 1e-3,
-        "batch_size": 128}
+        "batch_norm": False, "activation": "relu", "dense_layers": 1, "units_1": 128, "dropout": 0.5,
+        "learning_rate": 2e-3, "lr_schedule": "cosine", "batch_size": 128}
     assert Space.from_dict(space.to_dict()).default_values() == space.default_values()
 
 

@@ -69,7 +69,8 @@ def test_queries_read_the_runner_s_record(hyperband_study):
         assert set(record.history(trial)) >= {"loss", "val_accuracy"}
         assert record.train_seconds(trial) == trial.user_attrs["train_seconds"]
         assert record.elapsed_at_end(trial) > 0
-        assert len(record.artifact_ids(trial)) == 1
+        # Each finished trial's best weights are linked, unless they were not kept (--keep-weights, default 5).
+        assert len(record.artifact_ids(trial)) == (0 if trial.user_attrs.get(record.WEIGHTS_DROPPED) else 1)
     storage = open_storage(hyperband_study)
     elapsed = record.study_elapsed(storage.get_study_system_attrs(storage.get_study_id_from_name("hb")))
     assert max(record.elapsed_at_end(t) for t in trials) <= elapsed

@@ -16,7 +16,7 @@ Everything here reads ``FrozenTrial`` objects and attribute dicts only: no Tenso
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -206,29 +206,15 @@ def json_float(value: Any, digits: int | None = None) -> float | None:
 def delete_trial_system_attr(storage: Any, trial_id: int, key: str) -> None:
     """Remove a system attribute of a trial (Optuna's API has no such call): how a removed artifact's
     link (``artifacts:<id>``) leaves the trial, so the dashboard does not list a file that is gone."""
-    from optuna.storages import RDBStorage
     from optuna.storages._rdb import models
 
-    if not isinstance(storage, RDBStorage):
-        raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
+    def delete(session: Any) -> None:
+        (session.query(models.TrialSystemAttributeModel)
+         .filter(models.TrialSystemAttributeModel.trial_id == trial_id)
+         .filter(models.TrialSystemAttributeModel.key == key)
+         .delete(synchronize_session=False))
 
-    def attempt() -> None:
-        session = storage.scoped_session()
-        try:
-            (session.query(models.TrialSystemAttributeModel)
-             .filter(models.TrialSystemAttributeModel.trial_id == trial_id)
-             .filter(models.TrialSystemAttributeModel.key == key)
-             .delete(synchronize_session=False))
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    from hpsearch.storage.resilient import call_with_retries
-
-    call_with_retries(storage, "delete_trial_system_attr", attempt)  # deleting twice deletes nothing more
+    _write_rows(storage, "delete_trial_system_attr", delete)  # deleting twice deletes nothing more
 
 
 def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: Any) -> None:
@@ -239,8 +225,27 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
     """
     import json
 
-    from optuna.storages import RDBStorage
     from optuna.storages._rdb import models
+
+    def upsert(session: Any) -> None:
+        row = (
+            session.query(models.TrialUserAttributeModel)
+            .filter(models.TrialUserAttributeModel.trial_id == trial_id)
+            .filter(models.TrialUserAttributeModel.key == key)
+            .one_or_none()
+        )
+        if row is None:
+            session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+        else:
+            row.value_json = json.dumps(value)
+
+    _write_rows(storage, "set_finished_trial_user_attr", upsert)  # an upsert: safe to run again
+
+
+def _write_rows(storage: Any, name: str, change: Callable[[Any], None]) -> None:
+    """Run ``change(session)`` in one transaction of an ``RDBStorage``'s own session, retried after a
+    lost connection (``change`` must be safe to run again)."""
+    from optuna.storages import RDBStorage
 
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
@@ -248,16 +253,7 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
     def attempt() -> None:
         session = storage.scoped_session()
         try:
-            row = (
-                session.query(models.TrialUserAttributeModel)
-                .filter(models.TrialUserAttributeModel.trial_id == trial_id)
-                .filter(models.TrialUserAttributeModel.key == key)
-                .one_or_none()
-            )
-            if row is None:
-                session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
-            else:
-                row.value_json = json.dumps(value)
+            change(session)
             session.commit()
         except Exception:
             session.rollback()
@@ -267,5 +263,4 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
 
     from hpsearch.storage.resilient import call_with_retries
 
-    # An upsert of one row: safe to run again after a lost connection.
-    call_with_retries(storage, "set_finished_trial_user_attr", attempt)
+    call_with_retries(storage, name, attempt)

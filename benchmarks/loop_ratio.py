@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import inspect
 import tempfile
 import time
 from collections import defaultdict
@@ -49,7 +50,8 @@ class Timers:
                 self.seconds[label] += time.perf_counter() - started
                 self.calls[label] += 1
 
-        setattr(owner, name, timed)
+        static = isinstance(inspect.getattr_static(owner, name), staticmethod)
+        setattr(owner, name, staticmethod(timed) if static else timed)
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {label: {"s": round(s, 4), "calls": self.calls[label]} for label, s in sorted(self.seconds.items())}
@@ -59,6 +61,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     """Side A, in its own process: a fresh search, its trial loop timed and broken down."""
     import keras
 
+    from hpsearch.search import cost
     from hpsearch.search import runner as runner_module
     from hpsearch.search import training
     from hpsearch.search.backends._base import Backend
@@ -66,6 +69,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     from hpsearch.search.recorder import TrialRecorder
     from hpsearch.search.recovery import Heartbeat
     from hpsearch.search.session import SearchSession, StartRequest, plan_start
+    from hpsearch.spaces.catalog import get_space
     from hpsearch.storage.artifacts import TrialCheckpoints
 
     timers = Timers()
@@ -86,10 +90,14 @@ def run_search(args: argparse.Namespace) -> dict[str, Any]:
     timers.wrap(keras.backend, "clear_session", "clear_session")
     timers.wrap(Heartbeat, "__enter__", "heartbeat start")
     timers.wrap(Heartbeat, "__exit__", "heartbeat stop")
+    timers.wrap(cost.MachineSpeed, "measure", "epoch cost calibration (once per process)")
     plan = plan_start(StartRequest(
         space=args.space, backend=args.backend, study=args.study, storage=args.url, trials=args.trials,
         max_epochs=args.epochs, seed=args.seed, train_samples=args.train_samples, unlimited_time=True,
-        epoch_timeout=1e9, options={"pruner": "none"} if args.backend in PRUNING_BACKENDS else None,
+        # an epoch limit where the space has one (its user pays for the calibration too), but one never
+        # reached (1e9 s), so that no configuration is refused and the loop trains the same ones
+        epoch_timeout=1e9 if get_space(args.space).budget.epoch_timeout else None,
+        options={"pruner": "none"} if args.backend in PRUNING_BACKENDS else None,
     ))
     session = SearchSession.create(plan)
     backend_type: type[Backend] = type(session.backend)

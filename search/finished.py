@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.compatibility import check_compatible
 from hpsearch.storage import record
+from hpsearch.storage.bulk import load_trials
 from hpsearch.storage.studies import StudyMeta, open_storage, study_meta
 from hpsearch.storage.urls import check_url, check_writable, resolve_url
 
@@ -20,7 +21,8 @@ from hpsearch.storage.urls import check_url, check_writable, resolve_url
 class FinishedStudy:
     """A study with nothing left to run, why, and the name of its objective."""
 
-    study: optuna.Study
+    storage: BaseStorage
+    study_name: str
     reason: str
     metric: str
 
@@ -44,21 +46,22 @@ def finished_study(study_name: str, storage: str | None) -> FinishedStudy | None
         check_url(url, must_exist=True)
         check_writable(url)  # resume is a writing command: a read-only URL is refused even with nothing to run
         opened = open_storage(url)
-        study = optuna.load_study(study_name=study_name, storage=opened)
+        study_id = opened.get_study_id_from_name(study_name)
     except Exception:  # noqa: BLE001 - the full path reports every such problem in its own words
         return None
     meta = study_meta(opened, study_name)
     if meta is None:
         return None
     check_compatible(meta)  # a study of another version or space is refused either way
-    trials = study.get_trials(deepcopy=False)
+    # The bulk reader: Optuna's own takes ~17 s on 10,000 trials of 20 epochs; the curves are not needed.
+    trials = load_trials(opened, study_id, skip_system_attrs={record.TRIAL_HISTORY})
     if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
         return None  # recovery or queued work: the full path decides
-    elapsed = record.study_elapsed(opened.get_study_system_attrs(opened.get_study_id_from_name(study_name)))
+    elapsed = record.study_elapsed(opened.get_study_system_attrs(study_id))
     reason = spent_reason(meta, trials, elapsed)
     if reason is None:
         return None
-    return FinishedStudy(study, reason, meta.space.get("objective", {}).get("metric", "value"))
+    return FinishedStudy(opened, study_name, reason, meta.space.get("objective", {}).get("metric", "value"))
 
 
 __all__ = ["FinishedStudy", "finished_study", "spent_reason"]

@@ -98,7 +98,7 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
                        f"or --budget-epochs.")
             from hpsearch.search.cli.progress import format_params
 
-            _print_best(finished.study, finished.metric, format_params)
+            _print_best(finished.storage, finished.study_name, finished.metric, format_params)
             return
     from hpsearch.search.session import ResumeRequest, resume_session
 
@@ -151,7 +151,7 @@ def run_session(session: SearchSession, quiet: bool) -> None:
                                 restart.Before(earlier.restarts + 1, trials, run_started))
     click.echo("")
     click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(time.time() - run_started)}.")
-    _print_best(session.study, plan.space.objective.metric, format_params)
+    _print_best(session.storage, plan.study_name, plan.space.objective.metric, format_params)
     _print_artifacts(meta)
 
 
@@ -199,13 +199,19 @@ def _print_header(session: SearchSession, url: str, budget: Any) -> None:
     click.echo("")
 
 
-def _print_best(study: Any, metric: str, format_params: Any) -> None:
-    from optuna.trial import TrialState
+def _print_best(storage: Any, study_name: str, metric: str, format_params: Any) -> None:
+    """The best trial, found by one SQL query (not by reading every trial of a big study)."""
+    from optuna.study import StudyDirection
 
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    from hpsearch.storage.bulk import ranked_trial_numbers
+
+    study_id = storage.get_study_id_from_name(study_name)
+    maximize = storage.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
+    numbers = ranked_trial_numbers(storage, study_id, maximize, 1)
+    if not numbers:
         click.echo("No trial completed.")
         return
-    best = study.best_trial
+    best = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, numbers[0]))
     click.echo(f"Best trial {best.number}: {metric} {best.value}")
     click.echo(f"  params: {format_params(best.params)}")
-    click.echo(f"Details: hpsearch show {study.study_name}")
+    click.echo(f"Details: hpsearch show {study_name}")

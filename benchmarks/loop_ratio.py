@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import inspect
 import json
 import os
 import statistics
 import subprocess
 import sys
-import inspect
 import tempfile
 import time
 from collections import defaultdict

@@ -203,15 +203,15 @@ def _print_best(storage: Any, study_name: str, metric: str, format_params: Any) 
     """The best trial, found by one SQL query (not by reading every trial of a big study)."""
     from optuna.study import StudyDirection
 
-    from hpsearch.storage.bulk import ranked_trial_numbers
+    from hpsearch.storage.bulk import top_trials
 
     study_id = storage.get_study_id_from_name(study_name)
     maximize = storage.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
-    numbers = ranked_trial_numbers(storage, study_id, maximize, 1)
-    if not numbers:
+    found = top_trials(storage, study_id, maximize, 1)
+    if not found:
         click.echo("No trial completed.")
         return
-    best = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, numbers[0]))
+    best = found[0]
     click.echo(f"Best trial {best.number}: {metric} {best.value}")
     click.echo(f"  params: {format_params(best.params)}")
     click.echo(f"Details: hpsearch show {study_name}")

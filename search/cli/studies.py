@@ -60,7 +60,7 @@ def show(study_name: str, storage: str | None, top: int) -> None:
     """Show STUDY: its settings, the best trial and the top trials."""
     from hpsearch.search.cli.progress import format_params
     from hpsearch.storage import record
-    from hpsearch.storage.bulk import ranked_trial_numbers, study_overviews
+    from hpsearch.storage.bulk import study_overviews, top_trials
     from hpsearch.storage.studies import load_study, study_meta
 
     rdb, _ = _open(storage)
@@ -70,8 +70,7 @@ def show(study_name: str, storage: str | None, top: int) -> None:
     maximize = reverse_metric(study)
     overview = next(o for o in study_overviews(rdb) or [] if o.study_id == study_id)
     counts, total = overview.states, sum(overview.states.values())
-    ranked = [rdb.get_trial(rdb.get_trial_id_from_study_id_trial_number(study_id, number))
-              for number in ranked_trial_numbers(rdb, study_id, maximize, top)]
+    ranked = top_trials(rdb, study_id, maximize, top)
     metric = (study.metric_names or ["value"])[0]
     click.echo(f"study:    {study_name}")
     if meta is not None:

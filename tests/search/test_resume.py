@@ -60,7 +60,10 @@ def interrupt_mid_trial(url: str, backend: str, study: str, sig: int) -> subproc
             except Exception:  # noqa: BLE001 - the study may not exist yet, or the database is busy
                 continue
             finished = [t for t in trials if t.state.is_finished()]
+            # Optuna reads a trial's tables one query after another: its attrs may already count epochs
+            # whose values the earlier query did not see (digits epochs take milliseconds).
             running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("epochs_trained", 0) >= 2
+                       and t.intermediate_values
                        and max(t.intermediate_values) + 2 < t.user_attrs.get("target_epochs", 0)]
             if finished and running:
                 process.send_signal(sig)

@@ -22,12 +22,12 @@ from hpsearch.search.session import (
     ResumeRequest,
     SearchSession,
     StartRequest,
+    load_space,
     open_working_storage,
     plan_start,
     resume_session,
 )
-from hpsearch.spaces.catalog import get_space
-from hpsearch.spaces.datasets import check_data_path
+from hpsearch.search.data_plan import DataRequest, check_request
 from hpsearch.storage import record
 from hpsearch.storage.bulk import load_trials
 from hpsearch.storage.studies import open_storage, study_exists
@@ -49,6 +49,12 @@ class ComparePlan:
     train_samples: int | None = None
     data_path: str | None = None
     artifacts: str | None = None
+    image_size: str | None = None
+    color: str | None = None
+    val_split: float | None = None
+    test_split: float | None = None
+    objective: str | None = None
+    space_label: str = ""  # the space's name, for naming (``space`` may be a path to a user's file)
 
     def runs(self) -> list[tuple[str, int]]:
         """``(backend, seed)`` in the order they run: every backend on a seed before the next seed."""
@@ -91,18 +97,23 @@ class CompareRequest:
     train_samples: int | None = None
     data_path: str | None = None
     artifacts: str | None = None
+    image_size: str | None = None
+    color: str | None = None
+    val_split: float | None = None
+    test_split: float | None = None
+    objective: str | None = None
 
 
 def default_name(plan: ComparePlan) -> str:
     """``<space>-cmp-<hash of the settings>``: the same command finds the same compare run again."""
     settings = {k: v for k, v in plan.to_dict().items() if k != "name"}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
-    return f"{plan.space}-cmp-{digest}"
+    return f"{plan.space_label or plan.space}-cmp-{digest}"
 
 
 def plan_compare(request: CompareRequest) -> ComparePlan:
     """Validate a compare request (names, budgets) before anything is written or trained."""
-    space = get_space(request.space)
+    space = load_space(request.space, request.objective)
     backends = [b.strip() for b in request.backends if b.strip()]
     if len(backends) < 1:
         raise UserError("--backends needs at least one backend name, e.g. --backends random,hyperband,tpe.")
@@ -113,13 +124,16 @@ def plan_compare(request: CompareRequest) -> ComparePlan:
     check_compare_values(backends=backends, seeds=request.seeds, budget_epochs=request.budget_epochs,
                          timeout=request.timeout, max_epochs=request.max_epochs, epoch_timeout=request.epoch_timeout,
                          train_samples=request.train_samples, name=request.name)
-    check_data_path(space.dataset, request.data_path)
+    data = DataRequest(source=request.data_path, image_size=request.image_size, color=request.color,
+                       val_split=request.val_split, test_split=request.test_split, train_samples=request.train_samples)
+    check_request(request.space if not space.needs_data else "", data)
     budget_epochs, timeout = request.budget_epochs, request.timeout
     if budget_epochs is None and timeout is None:  # the space's default: epochs, with a time cap
         budget_epochs, timeout = space.budget.compare_budget(), space.budget.compare_timeout
     plan = ComparePlan(
         name=request.name or "",
-        space=space.name,
+        space=space.source["reference"] if space.source else space.name,
+        space_label=space.name,
         backends=tuple(backends),
         seeds=tuple(range(request.seeds)),
         budget_epochs=budget_epochs,
@@ -129,6 +143,11 @@ def plan_compare(request: CompareRequest) -> ComparePlan:
         train_samples=request.train_samples,
         data_path=request.data_path,
         artifacts=request.artifacts,
+        image_size=request.image_size,
+        color=request.color,
+        val_split=request.val_split,
+        test_split=request.test_split,
+        objective=request.objective,
     )
     if not plan.name:
         plan = ComparePlan(**{**asdict(plan), "name": default_name(plan)})
@@ -234,7 +253,7 @@ def start_request(plan: ComparePlan, storage_url: str, backend: str, seed: int) 
     """The ``StartRequest`` of one backend x seed of ``plan``."""
     name = plan.study_name(backend, seed)
     backend_cls = get_backend(backend)
-    space = get_space(plan.space)
+    space = load_space(plan.space, plan.objective)
     max_epochs = plan.max_epochs or space.budget.max_epochs
     settings = backend_cls.settings_for_budget(backend_cls.validate_settings({}), max_epochs, plan.budget_epochs)
     request = StartRequest(
@@ -242,7 +261,8 @@ def start_request(plan: ComparePlan, storage_url: str, backend: str, seed: int) 
         timeout=plan.timeout, epoch_timeout=plan.epoch_timeout, seed=seed, data_path=plan.data_path,
         train_samples=plan.train_samples, options={k: str(v) for k, v in settings.items()},
         artifacts=plan.artifacts, budget_epochs=plan.budget_epochs, compare=plan.name,
-        unlimited_time=plan.timeout is None,
+        unlimited_time=plan.timeout is None, image_size=plan.image_size, color=plan.color,
+        val_split=plan.val_split, test_split=plan.test_split, objective=plan.objective,
     )
     return request
 

@@ -246,7 +246,7 @@ def export_model(target: TrialTarget, source: WeightsSource, output: Path) -> Mo
         space, dataset = study_space_and_data(target.meta)
         params = target.trial.params
         model = training.build_model(space.load_builder(), params, dataset.input_shape, dataset.num_classes,
-                                     seed=None)
+                                     seed=None, sample=dataset.x_val)
         model.optimizer.build(model.trainable_variables)  # as starting_points.load_checkpoint does
         try:
             model.load_weights(weights)

@@ -86,10 +86,16 @@ def retrain(plan: RetrainPlan, echo: Callable[[str], None] = lambda _: None) -> 
          f"{len(x)} to train on, {len(dataset.x_test)} test images held out")
     started = time.monotonic()
     seed = training.trial_seed(meta.seed, trial.number)
-    model = training.build_model(space.load_builder(), trial.params, dataset.input_shape, dataset.num_classes, seed)
+    builder = space.load_builder()
+    model = training.build_model(builder, trial.params, dataset.input_shape, dataset.num_classes, seed, sample=x)
     batch_size = training.batch_size_of(space, trial.params)
-    training.schedule_learning_rate(model, trial.params, plan.epochs, training.steps_per_epoch(len(x), batch_size))
-    training.fit(model, training.TrainingData(x, y), batch_size, plan.epochs, shuffle_seed=seed)
+    hypermodel = getattr(builder, "hypermodel", None)
+    if hypermodel is not None and hypermodel.has_fit:  # a hypermodel's own fit, as in its search
+        hypermodel.fit(builder.last_hyperparameters, model, x, y, epochs=plan.epochs, verbose=0)
+    else:
+        if training.uses_lr_schedule(space):
+            training.schedule_learning_rate(model, trial.params, plan.epochs, training.steps_per_epoch(len(x), batch_size))
+        training.fit(model, training.TrainingData(x, y), batch_size, plan.epochs, shuffle_seed=seed)
     seconds = time.monotonic() - started
     scores = training.evaluate(model, dataset.x_test, dataset.y_test, batch_size)
     plan.model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -206,12 +206,12 @@ class SearchRunner:
                 self._wait(claim.wait or "", deadline, summary)
                 continue
             proposal = claim.proposal
-            self.progress.trial_started(proposal, claim.position, total)
             if self.memory_guard is not None:
                 self.memory_guard.trial_started()
             trial_started = time.monotonic()
             try:
-                outcome = self.run_trial(proposal, claim.limits)
+                outcome = self.run_trial(proposal, claim.limits, announce=self._announcer(proposal, claim.position,
+                                                                                          total))
             except KeyboardInterrupt:  # a second Ctrl-C: the trial is recorded, stop now
                 self.interrupt.requested = True
                 self._stop_if_interrupted(summary)
@@ -235,6 +235,19 @@ class SearchRunner:
         summary.seconds = time.monotonic() - self._run_started
         self._account_time()
         return summary
+
+    def _announcer(self, proposal: Proposal, position: int, total: int | None) -> Callable[[], None]:
+        """Tell the progress a trial started, once: when its model is built (a hypermodel's parameters
+        are known only then), or when it ends without one."""
+        told = False
+
+        def announce() -> None:
+            nonlocal told
+            if not told:
+                told = True
+                self.progress.trial_started(proposal, position, total)
+
+        return announce
 
     def _restart_reason(self, position: int, total: int | None) -> str | None:
         """Why this process should give way to a fresh one before the next trial (``search.memory``);
@@ -317,9 +330,13 @@ class SearchRunner:
             estimates.append(max(0.0, deadline - now))
         return min(estimates) if estimates else None
 
-    def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None) -> Outcome:
-        """Build, train and record one proposal; tell the backend unless the trial was interrupted."""
+    def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None,
+                  announce: Callable[[], None] | None = None) -> Outcome:
+        """Build, train and record one proposal; tell the backend unless the trial was interrupted.
+
+        ``announce()`` is called once the model is built (or the trial ended before it was)."""
         limits = limits or TrialLimits()
+        announce = announce or (lambda: None)
         recorder = TrialRecorder(self.study, self.storage, proposal, clock=self.elapsed)  # a storage failure: see run()
         monitor = TrialMonitor(
             proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
@@ -334,12 +351,16 @@ class SearchRunner:
             with Heartbeat(self.storage, proposal.trial_id):
                 model = training.build_model(
                     self.builder, proposal.params, self.dataset.input_shape, self.dataset.num_classes,
-                    training.trial_seed(self.seed, proposal.trial_number),
+                    training.trial_seed(self.seed, proposal.trial_number), resolve=proposal.resolve,
+                    sample=self.dataset.x_train,
                 )
+                self._take_hypermodel_values(proposal)
+                announce()
                 attrs[record.PARAM_COUNT] = int(model.count_params())
                 batch_size = training.batch_size_of(self.space, proposal.params)
-                training.schedule_learning_rate(model, proposal.params, proposal.epochs,
-                                                training.steps_per_epoch(len(self.dataset.x_train), batch_size))
+                if training.uses_lr_schedule(self.space):
+                    training.schedule_learning_rate(model, proposal.params, proposal.epochs,
+                                                    training.steps_per_epoch(len(self.dataset.x_train), batch_size))
                 estimate = self._estimate_epoch_seconds(model, batch_size, limits)
                 if estimate is not None:
                     attrs[record.ESTIMATED_EPOCH_SECONDS] = round(estimate[0], 3)
@@ -353,10 +374,13 @@ class SearchRunner:
                 monitor.batches_per_epoch = training.epoch_cost_in_batches(
                     len(self.dataset.x_train), len(self.dataset.x_val), batch_size
                 )
-                training.fit(
-                    model, self.training_data, batch_size, proposal.epochs, initial_epoch=start.epoch,
-                    callbacks=[monitor], shuffle_seed=training.trial_seed(self.seed, proposal.trial_number),
-                )
+                if self._hypermodel_fit is not None:
+                    self._fit_hypermodel(model, proposal, start.epoch, monitor)
+                else:
+                    training.fit(
+                        model, self.training_data, batch_size, proposal.epochs, initial_epoch=start.epoch,
+                        callbacks=[monitor], shuffle_seed=training.trial_seed(self.seed, proposal.trial_number),
+                    )
                 outcome = monitor.outcome("COMPLETE")
         except TrialPruned:
             outcome = monitor.outcome("PRUNED", f"pruned by the backend after epoch {monitor.last_step}")
@@ -382,8 +406,44 @@ class SearchRunner:
             outcome = monitor.outcome("FAIL", _one_line(f"{type(error).__name__}: {error}"))
         if interrupted:
             attrs[record.INTERRUPTED] = True
+        announce()
         self._finish(recorder, outcome, attrs, started, tell=not interrupted, weights=(model, monitor.best_state))
         return outcome
+
+    def _take_hypermodel_values(self, proposal: Proposal) -> None:
+        """After a hypermodel's build (or its own fit): the proposal's values become those it used."""
+        hp = getattr(self.builder, "last_hyperparameters", None)
+        if hp is None:
+            return
+        from hpsearch.spaces.hypermodel import active_values
+
+        proposal.params = active_values(hp)
+        proposal.found = dict(hp.resolved)
+
+    def _fit_hypermodel(self, model: keras.Model, proposal: Proposal, initial_epoch: int, monitor: TrialMonitor) -> None:
+        """Train through the hypermodel's own ``fit``; a number or dict it returns, where no epoch was
+        recorded through hpsearch's callback, counts as the objective after the last epoch."""
+        data = self.dataset
+        result = training.fit_hypermodel(self.builder.hypermodel, self.builder.last_hyperparameters, model,
+                                         data.x_train, data.y_train, data.x_val, data.y_val, proposal.epochs,
+                                         initial_epoch, callbacks=[monitor])
+        self._take_hypermodel_values(proposal)
+        if monitor.best is not None:
+            return
+        metric = self.space.objective.metric
+        value = result.get(metric) if isinstance(result, dict) else result
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            monitor.on_epoch_end(proposal.epochs - 1, {metric: float(value)})
+            return
+        raise FailedTrialError(
+            f"the hypermodel's fit() recorded no epoch and returned no '{metric}': pass its **kwargs on to "
+            f"model.fit (they carry hpsearch's callbacks), or return the objective"
+        )
+
+    @property
+    def _hypermodel_fit(self) -> Any:
+        hypermodel = getattr(self.builder, "hypermodel", None)
+        return hypermodel if hypermodel is not None and hypermodel.has_fit else None
 
     def _estimate_epoch_seconds(self, model: keras.Model, batch_size: int,
                                 limits: TrialLimits) -> tuple[float, cost.ForwardCost] | None:

@@ -7,6 +7,7 @@ runs it. Bad input raises an error whose message is one complete line.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from hpsearch.search.recorder import worker_identity
 from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS
 from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 from hpsearch.search.runner import RunBudget, SearchRunner
-from hpsearch.spaces.catalog import get_space
-from hpsearch.spaces.datasets import DataOptions, Dataset, check_data_path, load_dataset
+from hpsearch.search.data_plan import DataRequest, check_unchanged, open_data, stored_data
+from hpsearch.spaces.datasets import Dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import (
@@ -62,14 +63,32 @@ class StartRequest:
     timeout: float | None = None
     epoch_timeout: float | None = None
     seed: int | None = None
-    data_path: str | None = None
+    data_path: str | None = None  # --data SOURCE
     train_samples: int | None = None
+    image_size: str | None = None
+    color: str | None = None
+    val_split: float | None = None
+    test_split: float | None = None
+    objective: str | None = None  # "val_loss", "val_auc:max"; None: the space's
     options: dict[str, str] | None = None
     artifacts: str | None = None
     budget_epochs: int | None = None
     compare: str | None = None
     unlimited_time: bool = False  # no timeout at all, not even the space's default
     keep_weights: int | None = DEFAULT_KEEP_WEIGHTS  # None: every trial's best weights
+
+
+    def data(self) -> DataRequest:
+        return DataRequest(source=self.data_path, image_size=self.image_size, color=self.color,
+                           val_split=self.val_split, test_split=self.test_split, train_samples=self.train_samples)
+
+
+@functools.lru_cache(maxsize=16)
+def load_space(text: str, objective: str | None = None) -> Space:
+    """The space ``text`` names (built-in, registered, or a user's file or module), with ``--objective``."""
+    from hpsearch.spaces.user import find_space, parse_objective
+
+    return find_space(text, parse_objective(objective) if objective is not None else None)
 
 
 @dataclass
@@ -86,7 +105,7 @@ class SearchPlan:
 
 def plan_start(request: StartRequest) -> SearchPlan:
     """Validate ``request``; raises ``UserError``, ``StorageError`` or ``DatasetError`` before writing."""
-    space = get_space(request.space)
+    space = load_space(request.space, request.objective)
     backend_cls = get_backend(request.backend)
     settings = backend_cls.validate_settings(dict(request.options or {}))
     check_start_values(trials=request.trials, max_epochs=request.max_epochs, timeout=request.timeout,
@@ -104,9 +123,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
                 f"Study '{study_name}' already exists in {mask_password(url)}. "
                 f"Continue it with `hpsearch resume {study_name}` or pick another --study name."
             )
-    check_data_path(space.dataset, request.data_path)
-    data = DataOptions(path=request.data_path, train_samples=request.train_samples)
-    dataset = load_dataset(space.dataset, data)
+    data, dataset = open_data(space, request.data())
     budget = space.budget
     trials = request.trials
     if trials is None and not backend_cls.epochs_as_budget and request.budget_epochs is None:
@@ -142,7 +159,7 @@ def plan_start(request: StartRequest) -> SearchPlan:
         timeout=timeout,
         epoch_timeout=epoch_timeout,
         seed=request.seed,
-        data=data.to_dict(),
+        data=data,
         artifacts=str(artifact_dir(url, study_name, request.artifacts)),
         budget_epochs=request.budget_epochs,
         compare=request.compare,
@@ -158,6 +175,7 @@ class SearchSession:
 
     def __init__(self, plan: SearchPlan, study: Any, storage: Any) -> None:
         self.plan = plan
+        self.notes: list[str] = []  # what resume has to say before the run (a changed space file)
         self.study = study
         self.storage = storage
         meta = plan.meta
@@ -254,9 +272,10 @@ def resume_session(request: ResumeRequest) -> SearchSession:
     meta = study_meta(storage, request.study)
     if meta is None:
         raise UserError(f"Study '{request.study}' was not started by hpsearch: it has no hpsearch settings to resume from.")
-    check_compatible(meta)
+    note = check_compatible(meta)
     backend_cls = get_backend(meta.backend)
     space, dataset = study_space_and_data(meta)
+    check_unchanged(meta.data, dataset)
     study_id = storage.get_study_id_from_name(request.study)
     if request.trials is not None:
         meta.trials = record.counted_trials(study.get_trials(deepcopy=False)) + request.trials
@@ -266,6 +285,7 @@ def resume_session(request: ResumeRequest) -> SearchSession:
         meta.budget_epochs = record.epochs_spent(study.get_trials(deepcopy=False)) + request.budget_epochs
     session = SearchSession(SearchPlan(space, backend_cls, meta, request.study, url, dataset), study, storage)
     session.backend.check_state()  # damaged backend state: stop before anything is written
+    session.notes = [note] if note else []
     if request.trials is not None or request.timeout is not None or request.budget_epochs is not None:
         with session.lock:
             save_meta(storage, study_id, meta)
@@ -274,8 +294,23 @@ def resume_session(request: ResumeRequest) -> SearchSession:
 
 def study_space_and_data(meta: StudyMeta) -> tuple[Space, Dataset]:
     """The space stored with a study and the data it searched (same file, same ``train_samples``)."""
-    space = Space.from_dict(meta.space)
-    options = DataOptions(path=meta.data.get("path"), train_samples=meta.data.get("train_samples"))
-    return space, load_dataset(space.dataset, options)
+    space = restore_user_code(Space.from_dict(meta.space), Path(meta.artifacts))
+    return space, stored_data(space, meta.data)
+
+
+def restore_user_code(space: Space, artifacts: Path) -> Space:
+    """A user's space whose file is gone runs from the code the study kept, written back once to
+    ``<artifacts>/space/`` (so resume, retrain and export go on after the file moved)."""
+    source = space.source
+    if not source or not source.get("path") or Path(source["path"]).is_file() or not source.get("code"):
+        return space
+    import dataclasses
+
+    copy = artifacts / "space" / Path(source["path"]).name
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(source["code"])
+    attribute = space.builder.rpartition(":")[2]
+    return dataclasses.replace(space, builder=f"{copy}:{attribute}")
 
 

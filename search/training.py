@@ -58,12 +58,40 @@ def trial_seed(seed: int | None, trial_number: int) -> int | None:
 
 
 def build_model(
-    builder: Builder, params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, seed: int | None
+    builder: Builder, params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, seed: int | None,
+    resolve: Callable[[Any], Any] | None = None, sample: np.ndarray | None = None,
 ) -> keras.Model:
-    """Seed Python, NumPy and the backend (when ``seed`` is given), then build the compiled model."""
+    """Seed Python, NumPy and the backend (when ``seed`` is given), then build the compiled model.
+
+    ``resolve`` answers a hypermodel's parameters beyond ``params`` (``Proposal.resolve``). A model
+    built without an input shape (a ``Sequential`` with no ``Input``) is built on ``sample`` (one batch
+    of the data), as its first ``fit`` would, so that it can be counted and saved.
+    """
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    return builder(dict(params), input_shape, num_classes)
+    model = builder(dict(params), input_shape, num_classes, resolve) if resolve is not None else \
+        builder(dict(params), input_shape, num_classes)
+    if not model.built and sample is not None:
+        model(sample[:1], training=False)
+    return model
+
+
+def uses_lr_schedule(space: Space) -> bool:
+    """Whether training applies the ``lr_schedule`` parameter (the built-in spaces'; a hypermodel's own
+    parameters are its own business)."""
+    return not space.is_hypermodel
+
+
+def fit_hypermodel(
+    hypermodel: Any, hp: Any, model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+    epochs: int, initial_epoch: int = 0, callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Any:
+    """Train through the hypermodel's own ``fit(hp, model, *args, **kwargs)``, as Keras Tuner calls it:
+    the data as arrays, ``validation_data``, ``epochs``, ``initial_epoch``, ``callbacks`` (hpsearch's
+    epoch recording: an override must pass ``**kwargs`` on to ``model.fit``), ``verbose=0``; it chooses
+    ``batch_size`` itself (Keras' 32 by default). Returns what it returns (a History, a dict or a number)."""
+    return hypermodel.fit(hp, model, x, y, validation_data=(x_val, y_val), epochs=epochs,
+                          initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=0)
 
 
 class TrainingData:

@@ -93,6 +93,22 @@ SPACES: dict[str, Space] = {
             budget=Budget(trials=20, max_epochs=9, compare_epochs=45),
         ),
         Space(
+            name="image_cnn",
+            description="Convolutional network on your images (--data): input shape and classes from the data.",
+            params=tuple(_cnn_params(3, 128)),
+            builder=f"{BUILDERS}:build_cnn",
+            dataset="",
+            budget=Budget(trials=20, max_epochs=10, compare_epochs=60),
+        ),
+        Space(
+            name="image_mlp",
+            description="Dense network on your flattened images or features (--data).",
+            params=tuple(_dense_params(1, 4, MLP_ACTIVATIONS)),
+            builder=f"{BUILDERS}:build_mlp",
+            dataset="",
+            budget=Budget(trials=20, max_epochs=10, compare_epochs=60),
+        ),
+        Space(
             name="deep_mlp",
             description="Glorot & Bengio's depth x activation study: plain-SGD dense nets on MNIST, "
             "per-layer gradient norms recorded.",

@@ -73,9 +73,21 @@ class Budget:
         }
 
 
+BUILDER = "builder"  # ``builder(values, input_shape, num_classes)`` with every parameter declared up front
+HYPERMODEL = "hypermodel"  # a Keras Tuner hypermodel: ``build(hp)``, parameters asked for as it runs
+SPACE_KINDS = (BUILDER, HYPERMODEL)
+
+
 @dataclass(frozen=True)
 class Space:
-    """An ordered set of parameters plus what is needed to build and score a model."""
+    """An ordered set of parameters plus what is needed to build and score a model.
+
+    ``builder`` is a reference (``module:function``, or ``path/file.py:function`` for a user's file),
+    or the function itself in a user's file (made a reference when the file is loaded). ``dataset``
+    names a built-in dataset, or is empty when the data is given with ``--data``. ``kind`` is
+    ``builder`` (every parameter declared in ``params``) or ``hypermodel`` (a Keras Tuner hypermodel:
+    ``params`` are those found up front). ``source`` describes a user's space file (path, hash, code).
+    """
 
     name: str
     description: str
@@ -85,8 +97,12 @@ class Space:
     objective: Objective = field(default_factory=Objective)
     budget: Budget = field(default_factory=Budget)
     default_batch_size: int = 128
+    kind: str = "builder"
+    source: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in SPACE_KINDS:
+            raise SpaceDefinitionError(f"A space's kind must be one of {', '.join(SPACE_KINDS)}, but got {self.kind!r}.")
         object.__setattr__(self, "params", tuple(self.params))
         seen: dict[str, Param] = {}
         for param in self.params:
@@ -98,7 +114,7 @@ class Space:
                     f"depends on '{param.condition.parent}'."
                 )
             seen[param.name] = param
-        if ":" not in self.builder:
+        if isinstance(self.builder, str) and ":" not in self.builder:
             raise SpaceDefinitionError(
                 f"A builder is given as 'module:function', but got {self.builder!r}."
             )
@@ -149,9 +165,35 @@ class Space:
                 values[param.name] = param.sample(rng)
         return values
 
+    @property
+    def is_hypermodel(self) -> bool:
+        return self.kind == HYPERMODEL
+
+    @property
+    def needs_data(self) -> bool:
+        """Whether the data comes from ``--data`` (no built-in dataset of its own)."""
+        return not self.dataset
+
     def load_builder(self) -> Callable[..., Any]:
-        module_name, _, attribute = self.builder.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        """The builder: ``build(values, input_shape, num_classes)`` (a hypermodel's: ``HypermodelBuilder``).
+
+        A reference to a user file (``path.py:name``) is imported from that file; an error inside it
+        is a ``UserCodeError`` naming the user's file and line.
+        """
+        if callable(self.builder):
+            builder: Any = self.builder
+        elif self.source is None and not self.is_hypermodel:
+            module_name, _, attribute = self.builder.partition(":")
+            builder = getattr(importlib.import_module(module_name), attribute)
+        else:
+            from hpsearch.spaces.references import Reference, resolve
+
+            builder = resolve(Reference.parse(self.builder))
+        if self.is_hypermodel:
+            from hpsearch.spaces.hypermodel import Hypermodel, HypermodelBuilder
+
+            return HypermodelBuilder(Hypermodel(builder, self.builder))
+        return builder
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +205,8 @@ class Space:
             "objective": {"metric": self.objective.metric, "direction": self.objective.direction},
             "budget": self.budget.to_dict(),
             "default_batch_size": self.default_batch_size,
+            "kind": self.kind,
+            "source": self.source,
         }
 
     @classmethod
@@ -176,14 +220,16 @@ class Space:
             objective=Objective(**data["objective"]),
             budget=Budget(**data["budget"]),
             default_batch_size=data["default_batch_size"],
+            kind=data.get("kind", "builder"),
+            source=data.get("source"),
         )
 
     def describe(self) -> str:
         """A human-readable listing, as ``hpsearch spaces show`` prints it."""
-        width = max(len(p.name) for p in self.params)
+        width = max((len(p.name) for p in self.params), default=4)
         lines = [
             f"{self.name}: {self.description}",
-            f"  dataset:    {self.dataset}",
+            f"  dataset:    {self.dataset or 'given with --data'}",
             f"  objective:  {self.objective.metric} ({self.objective.direction})",
             f"  builder:    {self.builder}",
             "  defaults:   "
@@ -198,6 +244,8 @@ class Space:
             "  parameters:",
         ]
         lines += [f"    {p.name.ljust(width)}  {p.describe()}" for p in self.params]
+        if self.is_hypermodel:
+            lines.append("  (a Keras Tuner hypermodel: parameters it asks for only in some trials are added as found)")
         return "\n".join(lines)
 
 

@@ -23,8 +23,10 @@ import abc
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+from hpsearch.spaces.params import Param, Value
 from hpsearch.spaces.space import Space
 from hpsearch.storage.backend_state import MemoryStateStore
 
@@ -93,6 +95,13 @@ class Proposal:
 
     Train from ``initial_epoch`` epochs done up to ``epochs`` epochs done (Keras' ``fit`` arguments);
     a Hyperband promotion starts from the weights of Optuna trial ``promoted_from``.
+
+    A hypermodel space's parameters are asked for while its model is built (define-by-run):
+    ``params`` then holds what the backend decided up front (possibly nothing), and each parameter
+    the build asks for beyond them is answered by ``resolve(param)``, the backend's (an Optuna
+    trial's ``suggest_*``; a Keras Tuner oracle's default for an entry it has not seen, recorded on
+    the trial). The runner then sets ``params`` to every value the build used and ``found`` to the
+    parameters ``resolve`` answered, before ``tell``.
     ``user_attrs`` are already recorded on the Optuna trial by ``ask`` (at least
     ``backend_trial_id``, the backend's own id; Hyperband adds bracket and round).
     """
@@ -104,6 +113,8 @@ class Proposal:
     initial_epoch: int = 0
     promoted_from: int | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    resolve: Callable[[Param], Value] | None = field(default=None, repr=False)
+    found: dict[str, Param] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

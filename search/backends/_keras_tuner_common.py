@@ -14,9 +14,16 @@ import json
 from typing import Any
 
 from hpsearch.search.backends._base import Backend, BackendBusy, BackendContext, Outcome, Proposal
-from hpsearch.search.backends._optuna_common import create_running_trial
+from hpsearch.search.backends._optuna_common import create_running_trial, record_param
 from hpsearch.search.errors import FatalError
-from hpsearch.spaces.params import Boolean, Choice, Float, Int
+from hpsearch.spaces.hypermodel import (
+    TUNER_KEY_PREFIX,
+    add_params,
+    coerce,
+    params_from_hyperparameters,
+    to_hyperparameters,
+)
+from hpsearch.spaces.params import Param
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 
@@ -24,50 +31,12 @@ from hpsearch.storage import record
 NO_ORACLE_FAILURE_LIMIT = 1_000_000
 
 
-def to_hyperparameters(space: Space) -> Any:
-    """A ``keras_tuner.HyperParameters`` with the space's parameters and conditions."""
-    import contextlib
-
-    import keras_tuner as kt
-
-    hp = kt.HyperParameters()
-    for param in space.params:
-        scope = (
-            hp.conditional_scope(param.condition.parent, list(param.condition.values))
-            if param.condition is not None
-            else contextlib.nullcontext()
-        )
-        default = param.default_value()
-        with scope:
-            if isinstance(param, Int):
-                hp.Int(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear",
-                       default=default)
-            elif isinstance(param, Float):
-                hp.Float(param.name, param.low, param.high, step=param.step, sampling="log" if param.log else "linear",
-                         default=default)
-            elif isinstance(param, Choice):
-                hp.Choice(param.name, list(param.values), default=default)
-            elif isinstance(param, Boolean):
-                hp.Boolean(param.name, default=default)
-    return hp
-
-
 def from_oracle_values(space: Space, values: dict[str, Any]) -> dict[str, Any]:
     """The active values of ``space`` from an oracle's values, with types as the space declares them."""
     resolved: dict[str, Any] = {}
     for param in space.params:
-        if not space.is_active(param, resolved):
-            continue
-        value = values[param.name]
-        if isinstance(param, Int):
-            value = int(value)
-        elif isinstance(param, Float):
-            value = float(value)
-            if param.step is not None:
-                value = round(param.low + round((value - param.low) / param.step) * param.step, 12)
-        elif isinstance(param, Boolean):
-            value = bool(value)
-        resolved[param.name] = value
+        if space.is_active(param, resolved):
+            resolved[param.name] = coerce(param, values[param.name])
     return resolved
 
 
@@ -95,7 +64,7 @@ class KerasTunerBackend(Backend):
         self.objective = kt.Objective(
             context.space.objective.metric, "max" if context.space.objective.direction == "maximize" else "min"
         )
-        self.oracle = self.make_oracle(to_hyperparameters(context.space))
+        self.oracle = self.make_oracle(to_hyperparameters(context.space.params))
         self.oracle._display.verbose = 0
         if context.seed is not None:  # Keras Tuner takes ``seed or random.randint(...)``: seed 0 counts too
             self.oracle.seed = context.seed
@@ -128,8 +97,9 @@ class KerasTunerBackend(Backend):
             "objective": self.objective,
             "seed": self.context.seed,
             "hyperparameters": hyperparameters,
-            "allow_new_entries": False,
-            "tune_new_entries": False,
+            # A hypermodel may ask for parameters first seen in a trial: tuned from then on, as in Keras Tuner.
+            "allow_new_entries": self.space.is_hypermodel,
+            "tune_new_entries": self.space.is_hypermodel,
             "max_consecutive_failed_trials": NO_ORACLE_FAILURE_LIMIT,
         }
 
@@ -213,7 +183,12 @@ class KerasTunerBackend(Backend):
             self._save()
             return None
         values = kt_trial.hyperparameters.values
-        params = from_oracle_values(self.space, values)
+        definitions = self._definitions()
+        if self.space.is_hypermodel:
+            params = {name: coerce(definitions[name], value) for name, value in values.items()
+                      if not name.startswith(TUNER_KEY_PREFIX) and name in definitions}
+        else:
+            params = from_oracle_values(self.space, values)
         trials = self.study.get_trials(deepcopy=False)
         user_attrs = {record.BACKEND_TRIAL_ID: kt_trial.trial_id, **self.trial_attrs(values)}
         if params == self.space.default_values():
@@ -225,8 +200,15 @@ class KerasTunerBackend(Backend):
         # no Optuna trial, which ``recover`` runs again.
         self._save()
         number, trial_id = create_running_trial(
-            self.study, self.space, params, {**self.context.trial_attrs, **user_attrs}
+            self.study, definitions, params, {**self.context.trial_attrs, **user_attrs}
         )
+        resolve = None
+        if self.space.is_hypermodel:
+            def resolve(param: Param) -> Any:
+                """A parameter the oracle has not seen yet: its default this time (Keras Tuner's rule)."""
+                value = param.default_value()
+                record_param(self.study, trial_id, param, value)
+                return value
         return Proposal(
             trial_number=number,
             trial_id=trial_id,
@@ -235,7 +217,14 @@ class KerasTunerBackend(Backend):
             initial_epoch=int(values.get("tuner/initial_epoch", 0)),
             promoted_from=_completed_run_of(trials, values.get("tuner/trial_id")),
             user_attrs=user_attrs,
+            resolve=resolve,
         )
+
+    def _definitions(self) -> dict[str, Param]:
+        """Every parameter the oracle knows (a hypermodel's grows as trials find new ones)."""
+        if not self.space.is_hypermodel:
+            return {param.name: param for param in self.space.params}
+        return {param.name: param for param in params_from_hyperparameters(self.oracle.hyperparameters)}
 
     def trial_attrs(self, values: dict[str, Any]) -> dict[str, Any]:
         """Extra user attributes recorded on the Optuna trial (e.g. Hyperband bracket and round)."""
@@ -244,6 +233,8 @@ class KerasTunerBackend(Backend):
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
         self._load()
         kt_trial = self.oracle.trials.get(proposal.user_attrs[record.BACKEND_TRIAL_ID])
+        if proposal.found:  # parameters the hypermodel asked for first in this trial: tuned from now on
+            self.oracle.update_space(add_params(self.oracle.get_space(), list(proposal.found.values())))
         if kt_trial is not None and _is_ongoing(self.oracle, kt_trial.trial_id):
             self._end(kt_trial, outcome.state, outcome.history, outcome.reason)
         self._save()

@@ -27,30 +27,39 @@ def suggest(trial: Any, space: Space) -> dict[str, Any]:
     """Ask ``trial`` (an ``optuna.Trial``) for every active parameter of ``space``, in order."""
     values: dict[str, Any] = {}
     for param in space.params:
-        if not space.is_active(param, values):
-            continue
-        if isinstance(param, Int):
-            values[param.name] = trial.suggest_int(param.name, param.low, param.high, step=param.step, log=param.log)
-        elif isinstance(param, Float):
-            values[param.name] = trial.suggest_float(
-                param.name, param.low, param.high, step=param.step, log=param.log
-            )
-        elif isinstance(param, Choice):
-            values[param.name] = trial.suggest_categorical(param.name, list(param.values))
-        else:
-            values[param.name] = trial.suggest_categorical(param.name, [False, True])
+        if space.is_active(param, values):
+            values[param.name] = suggest_param(trial, param)
     return values
 
 
-def create_running_trial(study: Any, space: Space, params: dict[str, Any], user_attrs: dict[str, Any]) -> tuple[int, int]:
+def suggest_param(trial: Any, param: Param) -> Any:
+    """Ask ``trial`` for one parameter (its condition is the caller's business)."""
+    if isinstance(param, Int):
+        return trial.suggest_int(param.name, param.low, param.high, step=param.step, log=param.log)
+    if isinstance(param, Float):
+        return trial.suggest_float(param.name, param.low, param.high, step=param.step, log=param.log)
+    if isinstance(param, Choice):
+        return trial.suggest_categorical(param.name, list(param.values))
+    return trial.suggest_categorical(param.name, [False, True])
+
+
+def record_param(study: Any, trial_id: int, param: Param, value: Any) -> None:
+    """Record ``param = value`` on a RUNNING trial (a value decided outside Optuna's ``suggest``)."""
+    distribution = to_distribution(param)
+    study._storage.set_trial_param(trial_id, param.name, distribution.to_internal_repr(value), distribution)
+
+
+def create_running_trial(study: Any, definitions: dict[str, Param], params: dict[str, Any],
+                         user_attrs: dict[str, Any]) -> tuple[int, int]:
     """Add a RUNNING trial with fixed ``params`` to ``study``; returns ``(trial_number, trial_id)``.
 
     Used by backends whose proposals come from elsewhere (Keras Tuner oracles): the trial is a normal
-    Optuna trial with distributions, so samplers, ``optuna trials`` and the dashboard read it as usual.
+    Optuna trial with distributions (from ``definitions``, name -> ``Param``), so samplers, ``optuna
+    trials`` and the dashboard read it as usual.
     """
     from optuna.trial import FrozenTrial, TrialState
 
-    distributions = {name: to_distribution(space.param(name)) for name in params}
+    distributions = {name: to_distribution(definitions[name]) for name in params}
     template = FrozenTrial(
         number=-1,
         state=TrialState.RUNNING,

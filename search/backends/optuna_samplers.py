@@ -5,7 +5,7 @@ import warnings
 from typing import Any, ClassVar
 
 from hpsearch.search.backends._base import Backend, BackendContext, Outcome, Proposal, Setting
-from hpsearch.search.backends._optuna_common import seed_for, suggest
+from hpsearch.search.backends._optuna_common import seed_for, suggest, suggest_param
 from hpsearch.storage import record
 
 PRUNERS = ("median", "hyperband", "none")
@@ -57,7 +57,8 @@ class OptunaSamplerBackend(Backend):
             # hpsearch records heartbeats itself (search/recovery.py), which Optuna cannot see.
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = self.study.ask()
-        params = suggest(trial, self.space)
+        # A hypermodel asks for its parameters as it is built: each is suggested then (define-by-run).
+        params = {} if self.space.is_hypermodel else suggest(trial, self.space)
         user_attrs = {record.BACKEND_TRIAL_ID: str(trial.number)}
         for key, value in {**self.context.trial_attrs, **user_attrs}.items():
             trial.set_user_attr(key, value)
@@ -71,6 +72,7 @@ class OptunaSamplerBackend(Backend):
             params=params,
             epochs=self.context.max_epochs,
             user_attrs=user_attrs,
+            resolve=(lambda param: suggest_param(trial, param)) if self.space.is_hypermodel else None,
         )
 
     def recover(self, interrupted: list[Any]) -> None:

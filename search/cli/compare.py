@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hpsearch.search.cli.options import format_seconds, storage_option
+from hpsearch.search.cli.options import data_options, format_seconds, storage_option
 
 
 @click.command()
@@ -27,8 +27,7 @@ from hpsearch.search.cli.options import format_seconds, storage_option
 @click.option("--max-epochs", type=int, default=None, help="Epochs per trial [default: the space's].")
 @click.option("--epoch-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a trial whose epochs take longer than SECONDS [default: the space's].")
-@click.option("--train-samples", type=int, default=None, metavar="N", help="Use only the first N training images.")
-@click.option("--data", "data_path", default=None, metavar="PATH", help="Dataset file, e.g. a Keras mnist.npz.")
+@data_options
 @click.option("--artifacts", default=None, metavar="DIR", help="Folder for checkpoints and backend state.")
 @click.option("--target", "target_text", default=None, metavar="VALUES",
               help="Objective values the report times, comma-separated, e.g. 0.98,0.99.")
@@ -37,8 +36,9 @@ from hpsearch.search.cli.options import format_seconds, storage_option
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: int | None, timeout: float | None,
             name: str | None, resume_name: str | None, storage: str | None, max_epochs: int | None,
-            epoch_timeout: float | None, train_samples: int | None, data_path: str | None, artifacts: str | None,
-            target_text: str | None, output: str | None, quiet: bool) -> None:
+            epoch_timeout: float | None, data_path: str | None, image_size: str | None, color: str | None,
+            val_split: float | None, test_split: float | None, train_samples: int | None, objective: str | None,
+            artifacts: str | None, target_text: str | None, output: str | None, quiet: bool) -> None:
     """Run SPACE with each backend (and seed) under the same budget, in sequence, then report.
 
     Each backend x seed is an ordinary study (`NAME-BACKEND-sSEED`) tagged with the compare run's
@@ -80,7 +80,8 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
         plan = plan_compare(CompareRequest(
             space=space, backends=backends.split(","), seeds=seeds, budget_epochs=budget_epochs, timeout=timeout,
             name=name, max_epochs=max_epochs, epoch_timeout=epoch_timeout, train_samples=train_samples,
-            data_path=data_path, artifacts=artifacts,
+            data_path=data_path, artifacts=artifacts, image_size=image_size, color=color, val_split=val_split,
+            test_split=test_split, objective=objective,
         ))
     if output is not None:
         from hpsearch.search.cli.report import check_writable

@@ -22,6 +22,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.spaces.datasets import DatasetError
     from hpsearch.reports.collect import ReportError
     from hpsearch.spaces.params import SpaceDefinitionError
+    from hpsearch.spaces.references import SpaceReferenceError, UserCodeError
     from hpsearch.storage.urls import StorageError
 
     return (
@@ -33,6 +34,8 @@ def known_errors() -> tuple[type[BaseException], ...]:
         UnknownBackendError,
         BackendSettingsError,
         SpaceDefinitionError,
+        SpaceReferenceError,
+        UserCodeError,
     )
 
 

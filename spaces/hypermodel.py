@@ -241,9 +241,20 @@ class Hypermodel:
         never_active: list[Any] = []
         once_active: list[Any] = []
         hp = space.copy()
-        for _ in range(100):
-            self.build(hp)
-            keras.backend.clear_session()
+        for attempt in range(100):
+            try:
+                self.build(hp)
+            except UserCodeError:
+                if attempt == 0:
+                    raise  # the default configuration must build
+                hp = None  # a scope's random values that do not build: its parameters are found in trials
+            finally:
+                keras.backend.clear_session()
+            if hp is None:
+                if not never_active:
+                    break
+                hp = self._activating(space, never_active.pop(0))
+                continue
             space.merge([item for item in hp.space if not space._exists(item.name, item.conditions)])
             for conditions in hp.active_scopes:
                 if conditions not in once_active:
@@ -255,12 +266,21 @@ class Hypermodel:
                     never_active.append(copy.deepcopy(conditions))
             if not never_active:
                 break
-            hp = space.copy()
-            hp.values = {}
-            for condition in never_active.pop(0):
-                hp.values[condition.name] = condition.values[0]
-            hp.ensure_active_values()
+            hp = self._activating(space, never_active.pop(0))
         return space
+
+    @staticmethod
+    def _activating(space: Any, conditions: list[Any]) -> Any:
+        """A copy of ``space`` whose values make ``conditions`` hold, every other active parameter at its
+        default (Keras Tuner draws those at random; defaults keep what is found, and so the space a study
+        stores, the same from one run to the next)."""
+        hp = space.copy()
+        forced = {condition.name: condition.values[0] for condition in conditions}
+        hp.values = {}
+        for item in hp.space:
+            if hp.is_active(item):
+                hp.values[item.name] = forced.get(item.name, item.default)
+        return hp
 
     def default_metric(self) -> str:
         """``val_accuracy`` when the default model is compiled with an accuracy metric, else ``val_loss``."""

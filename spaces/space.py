@@ -192,7 +192,9 @@ class Space:
         if self.is_hypermodel:
             from hpsearch.spaces.hypermodel import Hypermodel, HypermodelBuilder
 
-            return HypermodelBuilder(Hypermodel(builder, self.builder))
+            module, _, attribute = self.builder.rpartition(":")
+            label = f"{module.replace(chr(92), '/').rsplit('/', 1)[-1]}:{attribute}"  # my_space.py:build_model
+            return HypermodelBuilder(Hypermodel(builder, label))
         return builder
 
     def to_dict(self) -> dict[str, Any]:

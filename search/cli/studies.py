@@ -77,8 +77,11 @@ def show(study_name: str, storage: str | None, top: int) -> None:
         click.echo(f"space:    {meta.space_name} | backend: {meta.backend} {meta.backend_settings}")
         click.echo(
             f"budget:   trials={meta.trials} max_epochs={meta.max_epochs} timeout={meta.timeout} "
-            f"seed={meta.seed} data={meta.data} (hpsearch {meta.hpsearch_version})"
+            f"seed={meta.seed} (hpsearch {meta.hpsearch_version})"
         )
+        from hpsearch.search.data_plan import describe_stored
+
+        click.echo(f"data:     {describe_stored(meta.space.get('dataset', ''), meta.data)}")
     click.echo(f"trials:   {total} ({_format_counts(counts)})")
     if not ranked:
         click.echo("No trial completed yet.")

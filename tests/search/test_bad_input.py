@@ -117,7 +117,8 @@ LONG = "x" * 5000
 CASES = [
     # start: names, backends and their settings
     ("unknown-space", ["start", "nope", "--backend", "tpe"],
-     "Error: Unknown space 'nope'. Valid spaces are: deep_mlp, digits_cnn, digits_mlp, mnist_cnn, mnist_mlp."),
+     "Error: Unknown space 'nope'. Valid spaces are: deep_mlp, digits_cnn, digits_mlp, image_cnn, image_mlp, "
+     "mnist_cnn, mnist_mlp; or give your own as path/to/file.py[:name] or package.module:name."),
     ("unknown-backend", ["start", "digits_mlp", "--backend", "nope"],
      "Error: Unknown backend 'nope'. Valid backends are: bayesian, bohb, cmaes, grid, hyperband, optuna-random, "
      "qmc, random, tpe."),

@@ -54,7 +54,8 @@ def test_backends_lists_family_algorithm_and_settings():
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["start", "nope", "--backend", "tpe"], "Unknown space 'nope'. Valid spaces are: deep_mlp, digits_cnn, digits_mlp, mnist_cnn, mnist_mlp."),
+        (["start", "nope", "--backend", "tpe"], "Unknown space 'nope'. Valid spaces are: deep_mlp, digits_cnn, digits_mlp, image_cnn, image_mlp, "
+                                                 "mnist_cnn, mnist_mlp; or give your own"),
         (["start", "digits_mlp", "--backend", "nope"], "Unknown backend 'nope'. Valid backends are: "),
         (["start", "digits_mlp", "--backend", "tpe", "--trials", "0"], "--trials must be > 0, but got 0."),
         (["start", "digits_mlp", "--backend", "tpe", "--max-epochs", "-2"], "--max-epochs must be > 0, but got -2."),

@@ -137,3 +137,38 @@ def test_a_moved_space_file_resumes_from_the_code_the_study_kept(space_file, sql
     space_file.rename(space_file.with_name("elsewhere.py"))
     invoke("resume", "moved", "--storage", sqlite_url, "--trials", "1", "-q")
     assert len(optuna.load_study(study_name="moved", storage=sqlite_url).trials) == 2
+
+
+def test_a_space_registered_through_the_entry_point_group(tmp_path):
+    """An installed package's entry point (a real dist-info on the path) names a hypermodel."""
+    package = tmp_path / "mypackage"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "spaces.py").write_text(KERAS_TUNER_STYLE)
+    info = tmp_path / "mypackage-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mypackage\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[hpsearch.spaces]\nxray_net = mypackage.spaces:build_model\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    listing = subprocess.run([*HPSEARCH, "spaces"], capture_output=True, text=True, env=env, check=True).stdout
+    assert "xray_net" in listing and "mypackage.spaces:build_model" in listing
+    shown = subprocess.run([*HPSEARCH, "spaces", "show", "xray_net"], capture_output=True, text=True, env=env,
+                           check=True).stdout
+    assert shown.startswith("xray_net: Keras Tuner hypermodel build_model") and "num_layers" in shown
+
+
+def test_an_error_in_one_trials_build_fails_that_trial_naming_the_line(tmp_path, sqlite_url):
+    path = tmp_path / "picky.py"
+    path.write_text(KERAS_TUNER_STYLE.replace(
+        '    head = hp.Choice', '    if hp.get("num_layers") == 2:\n        raise ValueError("two layers are not supported")\n'
+        '    head = hp.Choice'))
+    line = path.read_text().splitlines().index('        raise ValueError("two layers are not supported")') + 1
+    invoke("start", f"{path}:build_model", "--data", "digits", "-b", "optuna-random", "--storage", sqlite_url,
+           "--study", "picky", "--trials", "6", "--max-epochs", "1", "--seed", "0", "-q")
+    trials = optuna.load_study(study_name="picky", storage=sqlite_url).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and all(t.params["num_layers"] == 2 for t in failed)
+    assert all(t.state == TrialState.COMPLETE for t in trials if t.params["num_layers"] == 1)
+    assert failed[0].user_attrs["fail_reason"] == (
+        f"picky.py:{line} in build_model: ValueError: two layers are not supported "
+        f"(while building the model of picky.py:build_model).")

@@ -33,7 +33,7 @@ def main() -> None:
 
     from hpsearch.search import cost, training
     from hpsearch.spaces.catalog import get_space
-    from hpsearch.spaces.datasets import DataOptions, load_dataset
+    from hpsearch.spaces.data.mnist import DataOptions, load_dataset
 
     space = get_space(args.space)
     dataset = load_dataset(space.dataset, DataOptions(train_samples=args.train))

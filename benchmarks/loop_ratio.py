@@ -120,7 +120,7 @@ def run_loop(args: argparse.Namespace) -> dict[str, Any]:
 
     from hpsearch.search import training
     from hpsearch.spaces.catalog import get_space
-    from hpsearch.spaces.datasets import DataOptions, load_dataset
+    from hpsearch.spaces.data.mnist import DataOptions, load_dataset
     from hpsearch.storage import record
 
     space = get_space(args.space)

@@ -34,7 +34,7 @@ TOOLS = ("keras-tuner", "optuna", "hpsearch-random", "hpsearch-tpe")
 
 def digits() -> tuple[Any, Any, Any, Any]:
     """scikit-learn's digits as hpsearch splits them (train / validation), pixels in [0, 1]."""
-    from hpsearch.spaces.datasets import DataOptions, load_dataset
+    from hpsearch.spaces.data.mnist import DataOptions, load_dataset
 
     data = load_dataset("digits", DataOptions())
     return data.x_train, data.y_train, data.x_val, data.y_val

@@ -16,7 +16,7 @@ from typing import Any
 
 from hpsearch.search import cost, training
 from hpsearch.search.backends._base import Backend
-from hpsearch.spaces.datasets import Dataset
+from hpsearch.spaces.data import Dataset
 from hpsearch.spaces.space import Space
 
 SAMPLED_CONFIGURATIONS = 24

@@ -80,7 +80,7 @@ def _refuse_source_options(space: Space, request: DataRequest) -> None:
 def open_data(space: Space, request: DataRequest) -> tuple[dict[str, Any], Any]:
     """``(what the study stores about its data, the Dataset)``; ``UserError``/``DatasetError`` if unusable."""
     if not space.needs_data:
-        from hpsearch.spaces.datasets import DataOptions, check_data_path, load_dataset
+        from hpsearch.spaces.data.mnist import DataOptions, check_data_path, load_dataset
 
         _refuse_source_options(space, request)
         check_data_path(space.dataset, request.source)
@@ -104,7 +104,7 @@ def open_data(space: Space, request: DataRequest) -> tuple[dict[str, Any], Any]:
 def stored_data(space: Space, data: dict[str, Any]) -> Any:
     """The Dataset a study searched (as stored by ``open_data``)."""
     if SPEC_KEY not in data:
-        from hpsearch.spaces.datasets import DataOptions, load_dataset
+        from hpsearch.spaces.data.mnist import DataOptions, load_dataset
 
         return load_dataset(space.dataset, DataOptions(path=data.get("path"), train_samples=data.get("train_samples")))
     from hpsearch.spaces.data import DataSpec, load

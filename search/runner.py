@@ -27,7 +27,7 @@ from hpsearch.search.monitor import TrialLimits, TrialMonitor, TrialPruned
 from hpsearch.search.recorder import TrialRecorder
 from hpsearch.search.recovery import Heartbeat, fail_interrupted_trials, interrupted_without_rerun
 from hpsearch.search.starting_points import publish_best_weights, save_best_weights, starting_point
-from hpsearch.spaces.datasets import Dataset
+from hpsearch.spaces.data import Dataset
 from hpsearch.spaces.references import UserCodeError
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record

@@ -21,7 +21,7 @@ from hpsearch.search.recovery import GRACE_SECONDS, HEARTBEAT_SECONDS
 from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 from hpsearch.search.runner import RunBudget, SearchRunner
 from hpsearch.search.data_plan import DataRequest, check_unchanged, open_data, stored_data
-from hpsearch.spaces.datasets import Dataset
+from hpsearch.spaces.data import Dataset
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import (

@@ -19,7 +19,7 @@ def known_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.search.backends import BackendSettingsError, UnknownBackendError
     from hpsearch.search.errors import HpsearchError
     from hpsearch.spaces.catalog import UnknownSpaceError
-    from hpsearch.spaces.datasets import DatasetError
+    from hpsearch.spaces.data import DatasetError
     from hpsearch.reports.collect import ReportError
     from hpsearch.spaces.params import SpaceDefinitionError
     from hpsearch.spaces.references import SpaceReferenceError, UserCodeError

@@ -1,6 +1,6 @@
 """MNIST and digits, the datasets the built-in spaces train on, loaded once per process.
 
-(``hpsearch.spaces.datasets`` is this module under its former name.)
+(``hpsearch.spaces.datasets`` re-exports its names, for code written before ``spaces/data/``.)
 
 ``load_dataset(name, options)`` returns a ``Dataset`` with train / validation / test splits of
 float32 images in ``[0, 1]`` shaped ``(n, height, width, 1)`` and int labels. The test split is

@@ -8,7 +8,7 @@ from hpsearch.search.backends.kt_hyperband import _seconds_for
 from hpsearch.search.budget_fit import fit_max_epochs
 from hpsearch.search.session import SearchSession, StartRequest, plan_start
 from hpsearch.spaces import get_space
-from hpsearch.spaces.datasets import DataOptions, load_dataset
+from hpsearch.spaces.data.mnist import DataOptions, load_dataset
 from hpsearch.storage.studies import open_storage, study_meta
 
 HYPERBAND = get_backend("hyperband")

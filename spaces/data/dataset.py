@@ -7,6 +7,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,9 +82,7 @@ class Dataset:
         if len(counts) < 2:
             return None
         total = sum(counts.values()) or 1
-        (large, n_large), (small, n_small) = max(counts.items(), key=lambda kv: kv[1]), min(
-            counts.items(), key=lambda kv: kv[1]
-        )
+        n_large, n_small = max(counts.values()), min(counts.values())
         if n_small and n_large / n_small <= IMBALANCE_RATIO:
             return None
         if n_small:
@@ -121,3 +120,27 @@ class Dataset:
             "classes": list(self.names()),
             "counts": self._counts,
         }
+
+
+def open_npz(path: Path, expected: str, cannot_read: str = "Cannot read") -> Any:
+    """``np.load(path)`` of an ``.npz`` archive (a ``NpzFile``: use it in ``with``), refusing an empty,
+    truncated or corrupted file, or a single array, with a ``DatasetError`` naming the file; ``expected``
+    says what it must hold ("a Keras mnist.npz file with x_train, ...")."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as error:
+        raise DatasetError(f"{cannot_read} {path}: {error.strerror or error}.") from None
+    if not magic:
+        raise DatasetError(f"{path} is empty: expected {expected}.")
+    if not magic.startswith((b"PK", b"\x93NUMPY")):  # a .npz is a zip archive; a .npy starts so
+        raise DatasetError(
+            f"{path} is not a valid .npz file (truncated or corrupted): it does not start as a zip archive does."
+        )
+    try:
+        data = np.load(path, allow_pickle=False)
+    except DAMAGED_FILE_ERRORS as error:
+        raise DatasetError(f"{path} is not a valid .npz file (truncated or corrupted): {first_line(error)}.") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} is a single NumPy array, not an .npz archive: expected {expected}.")
+    return data

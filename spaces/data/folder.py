@@ -23,7 +23,7 @@ import numpy as np
 
 from hpsearch.spaces.data import images
 from hpsearch.spaces.data.dataset import Dataset, DatasetError
-from hpsearch.spaces.data.split import scale_pixels, split_off, stratified_split
+from hpsearch.spaces.data.split import complete_splits, scale_pixels
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 _EXTENSIONS = ", ".join(images.IMAGE_EXTENSIONS)
@@ -128,22 +128,8 @@ def load_folder(source: str, image_size, color, val_split: float, test_split: fl
     x_all = images.decode(paths, image_size, color)
     y_all = np.asarray(labels, dtype="int64")
 
-    def take(split: str) -> tuple[np.ndarray, np.ndarray]:
-        start, end = bounds[split]
-        return x_all[start:end], y_all[start:end]
-
-    x, y = take("train")
-    if "val" not in bounds and "test" not in bounds:
-        train, val, test = stratified_split(y, val_split, test_split, seed)
-        data = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
-    else:
-        order = np.random.default_rng(seed).permutation(len(y))
-        data = {"train": (x[order], y[order])}
-        for split, fraction in (("val", val_split), ("test", test_split)):
-            if split in bounds:
-                data[split] = take(split)
-            else:
-                data["train"], data[split] = split_off(*data["train"], fraction, seed)
+    data = complete_splits({split: (x_all[start:end], y_all[start:end]) for split, (start, end) in bounds.items()},
+                           val_split, test_split, seed)
     scaled = scale_pixels([data[s][0] for s in ("train", "val", "test")], str(folder))
     return Dataset(
         name=folder.resolve().name,

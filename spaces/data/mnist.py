@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.spaces.data.dataset import DAMAGED_FILE_ERRORS as _DAMAGED_FILE_ERRORS
-from hpsearch.spaces.data.dataset import Dataset, DatasetError
+from hpsearch.spaces.data.dataset import Dataset, DatasetError, open_npz
 from hpsearch.spaces.data.dataset import first_line as _first_line
 from hpsearch.spaces.data.sklearn_sets import DIGIT_NAMES
 from hpsearch.spaces.data.sklearn_sets import load_digits as _load_digits
@@ -117,25 +117,7 @@ def read_mnist_npz(path: Path) -> Dataset:
     ``DatasetError`` naming the file and what is wrong with it.
     """
     wanted = ", ".join(MNIST_NPZ_KEYS)
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-    except OSError as error:
-        raise DatasetError(f"Cannot read MNIST from {path}: {error.strerror or error}.") from None
-    if not magic:
-        raise DatasetError(f"{path} is empty: expected a Keras mnist.npz file with {wanted}.")
-    if not magic.startswith((b"PK", b"\x93NUMPY")):  # a .npz is a zip archive; a .npy starts so
-        raise DatasetError(
-            f"{path} is not a valid .npz file (truncated or corrupted): it does not start as a zip archive does."
-        )
-    try:
-        data = np.load(path, allow_pickle=False)
-    except _DAMAGED_FILE_ERRORS as error:
-        raise DatasetError(
-            f"{path} is not a valid .npz file (truncated or corrupted): {_first_line(error)}."
-        ) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} is a single NumPy array, not a .npz file: it must contain {wanted}.")
+    data = open_npz(path, f"a Keras mnist.npz file with {wanted}", cannot_read="Cannot read MNIST from")
     with data:
         missing = [k for k in MNIST_NPZ_KEYS if k not in data.files]
         if missing:

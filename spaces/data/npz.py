@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsearch.spaces.data.dataset import DAMAGED_FILE_ERRORS, Dataset, DatasetError, first_line
-from hpsearch.spaces.data.split import scale_pixels, split_off, standardize, stratified_split
+from hpsearch.spaces.data.dataset import DAMAGED_FILE_ERRORS, Dataset, DatasetError, first_line, open_npz
+from hpsearch.spaces.data.split import complete_splits, scale_pixels, standardize
 
 SPLITS = ("train", "val", "test")
 
@@ -23,23 +23,7 @@ SPLITS = ("train", "val", "test")
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The ``x_*`` / ``y_*`` arrays of ``path``; ``DatasetError`` naming the file for a damaged or
     incomplete archive."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-    except OSError as error:
-        raise DatasetError(f"Cannot read {path}: {error.strerror or error}.") from None
-    if not magic:
-        raise DatasetError(f"{path} is empty: expected an .npz archive with x_train and y_train.")
-    if not magic.startswith((b"PK", b"\x93NUMPY")):  # a .npz is a zip archive; a .npy starts so
-        raise DatasetError(
-            f"{path} is not a valid .npz file (truncated or corrupted): it does not start as a zip archive does."
-        )
-    try:
-        data = np.load(path, allow_pickle=False)
-    except DAMAGED_FILE_ERRORS as error:
-        raise DatasetError(f"{path} is not a valid .npz file (truncated or corrupted): {first_line(error)}.") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} is a single NumPy array, not an .npz archive of x_train, y_train, ...")
+    data = open_npz(path, "an .npz archive with x_train and y_train")
     with data:
         found = ", ".join(data.files) if data.files else "no arrays"
         if "x_train" not in data.files or "y_train" not in data.files:
@@ -144,18 +128,8 @@ def load_npz(source: str, val_split: float, test_split: float, seed: int) -> Dat
             f"{path}: every label is {names[int(distinct[0])]}: classification needs at least two classes."
         )
 
-    x, y = xs["train"], ys["train"]
-    if "val" not in xs and "test" not in xs:
-        train, val, test = stratified_split(y, val_split, test_split, seed)
-        data = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
-    else:
-        order = np.random.default_rng(seed).permutation(len(y))
-        data = {"train": (x[order], y[order])}
-        for split, fraction in (("val", val_split), ("test", test_split)):
-            if split in xs:
-                data[split] = (xs[split], ys[split])
-            else:
-                data["train"], data[split] = split_off(*data["train"], fraction, seed)
+    x = xs["train"]
+    data = complete_splits({split: (xs[split], ys[split]) for split in xs}, val_split, test_split, seed)
     features = [data[s][0] for s in SPLITS]
     scaled = standardize(str(path), *features) if x.ndim == 2 else scale_pixels(features, str(path))
     return Dataset(

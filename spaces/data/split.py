@@ -125,3 +125,24 @@ def standardize(where: str, train: np.ndarray, *others: np.ndarray) -> list[np.n
     std = train64.std(axis=0) if len(train64) else 1.0
     std = np.where(std > 0, std, 1.0)
     return [((a - mean) / std).astype("float32") for a in (train64, *rest64)]
+
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def complete_splits(given: dict[str, Pair], val_split: float, test_split: float, seed: int) -> dict[str, Pair]:
+    """``train``, ``val`` and ``test`` (images, labels) from the splits a source has (``train`` at least):
+    a missing validation or test split is taken off the training one, stratified and seeded; the
+    training split is shuffled with the seed either way."""
+    x, y = given["train"]
+    if "val" not in given and "test" not in given:
+        train, val, test = stratified_split(y, val_split, test_split, seed)
+        return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
+    order = np.random.default_rng(seed).permutation(len(y))
+    data = {"train": (x[order], y[order])}
+    for split, fraction in (("val", val_split), ("test", test_split)):
+        if split in given:
+            data[split] = given[split]
+        else:
+            data["train"], data[split] = split_off(*data["train"], fraction, seed)
+    return data

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from hpsearch.spaces.hypermodel import Hypermodel, answering_hyperparameters, params_from_hyperparameters
+from hpsearch.spaces.hypermodel import params_from_hyperparameters
 from hpsearch.spaces.params import Boolean, Choice, Float, Int
 from hpsearch.spaces.references import SpaceReferenceError, UserCodeError
 from hpsearch.spaces.user import find_space, parse_objective

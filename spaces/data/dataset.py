@@ -8,6 +8,7 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,14 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     class_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_splits(cls, name: str, source: str, images: Sequence[np.ndarray], labels: dict[str, np.ndarray],
+                    class_names: Sequence[str]) -> Dataset:
+        """A Dataset from ``images`` in split order (train, val, test) and ``labels`` by split name."""
+        return cls(name=name, source=source, x_train=images[0], y_train=labels["train"], x_val=images[1],
+                   y_val=labels["val"], x_test=images[2], y_test=labels["test"], num_classes=len(class_names),
+                   class_names=tuple(class_names))
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -131,15 +131,5 @@ def load_folder(source: str, image_size, color, val_split: float, test_split: fl
     data = complete_splits({split: (x_all[start:end], y_all[start:end]) for split, (start, end) in bounds.items()},
                            val_split, test_split, seed)
     scaled = scale_pixels([data[s][0] for s in ("train", "val", "test")], str(folder))
-    return Dataset(
-        name=folder.resolve().name,
-        source=f"folder:{folder.resolve()}",
-        x_train=scaled[0],
-        y_train=data["train"][1],
-        x_val=scaled[1],
-        y_val=data["val"][1],
-        x_test=scaled[2],
-        y_test=data["test"][1],
-        num_classes=len(names),
-        class_names=tuple(names),
-    )
+    return Dataset.from_splits(folder.resolve().name, f"folder:{folder.resolve()}", scaled, {split: pair[1] for split, pair in data.items()},
+                               names)

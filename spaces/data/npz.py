@@ -132,15 +132,5 @@ def load_npz(source: str, val_split: float, test_split: float, seed: int) -> Dat
     data = complete_splits({split: (xs[split], ys[split]) for split in xs}, val_split, test_split, seed)
     features = [data[s][0] for s in SPLITS]
     scaled = standardize(str(path), *features) if x.ndim == 2 else scale_pixels(features, str(path))
-    return Dataset(
-        name=path.stem,
-        source=f"npz:{path.resolve()}",
-        x_train=scaled[0],
-        y_train=data["train"][1],
-        x_val=scaled[1],
-        y_val=data["val"][1],
-        x_test=scaled[2],
-        y_test=data["test"][1],
-        num_classes=len(names),
-        class_names=names,
-    )
+    return Dataset.from_splits(path.stem, f"npz:{path.resolve()}", scaled, {split: pair[1] for split, pair in data.items()},
+                               names)

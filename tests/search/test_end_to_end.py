@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -17,6 +14,8 @@ from optuna.trial import TrialState
 
 from hpsearch.search.backends import backend_names
 from hpsearch.search.cli.main import cli
+
+from .interrupting import ctrl_c_after_first_epoch
 
 HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
 
@@ -78,23 +77,10 @@ def test_postgres_storage_never_shows_the_password(postgres_url, unique_name):
 
 
 def test_ctrl_c_records_the_running_trial_and_exits_130(sqlite_url, tmp_path):
-    process = subprocess.Popen(
-        [*HPSEARCH, "start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "stop",
-         "--trials", "3", "--max-epochs", "400", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            trials = optuna.load_study(study_name="stop", storage=sqlite_url).trials
-        except KeyError:
-            continue
-        if trials and trials[0].intermediate_values:
-            break
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, out + err
+    code, out, err = ctrl_c_after_first_epoch(
+        ["start", "digits_mlp", "--backend", "tpe", "--storage", sqlite_url, "--study", "stop", "--trials", "3",
+         "--max-epochs", "400", "-q"], "stop", sqlite_url)
+    assert code == 130, out + err
     assert "hpsearch resume stop" in err and "Traceback" not in err
     trial = optuna.load_study(study_name="stop", storage=sqlite_url).trials[0]
     assert trial.state == TrialState.FAIL

@@ -3,10 +3,7 @@ resumed after Ctrl-C, and refused on resume when its file's parameters changed."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 
 import optuna
 import pytest
@@ -16,7 +13,8 @@ from optuna.trial import TrialState
 from hpsearch.search.cli.main import cli
 from tests.spaces.test_hypermodel import KERAS_TUNER_STYLE
 
-HPSEARCH = [sys.executable, "-c", "from hpsearch.search.cli.main import cli; cli()"]
+from .interrupting import HPSEARCH, ctrl_c_after_first_epoch
+
 
 
 @pytest.fixture
@@ -91,28 +89,15 @@ def test_spaces_show_lists_a_hypermodels_parameters(space_file):
 
 
 def test_ctrl_c_then_resume_of_a_hypermodel_search(space_file, sqlite_url):
-    process = subprocess.Popen(
-        [*HPSEARCH, "start", f"{space_file}:build_model", "--data", "digits", "--backend", "tpe", "--storage",
-         sqlite_url, "--study", "stop", "--trials", "3", "--max-epochs", "300", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            trials = optuna.load_study(study_name="stop", storage=sqlite_url).trials
-        except KeyError:
-            continue
-        if trials and trials[0].intermediate_values:
-            break
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    code, _, err = ctrl_c_after_first_epoch(
+        ["start", f"{space_file}:build_model", "--data", "digits", "--backend", "tpe", "--storage", sqlite_url,
+         "--study", "stop", "--trials", "3", "--max-epochs", "300", "-q"], "stop", sqlite_url)
+    assert code == 130, err
     interrupted = optuna.load_study(study_name="stop", storage=sqlite_url).trials[0]
     assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["interrupted"]
 
-    # The same configuration runs again first, then the search goes on: 3 trials counted in all.
-    output = invoke("resume", "stop", "--storage", sqlite_url, "-q").output
+    # The same configuration runs again first (here until the extra time is spent).
+    output = invoke("resume", "stop", "--storage", sqlite_url, "--timeout", "6", "-q").output  # 300-epoch trials: cut
     assert "interrupted trials to run again: 0" in output
     trials = optuna.load_study(study_name="stop", storage=sqlite_url).trials
     rerun = [t for t in trials if t.user_attrs.get("retry_of") == 0]

@@ -27,7 +27,7 @@ from hpsearch.search.session import (
     plan_start,
     resume_session,
 )
-from hpsearch.search.data_plan import DataRequest, check_request
+from hpsearch.search.data_plan import DataRequest, check_for_space
 from hpsearch.storage import record
 from hpsearch.storage.bulk import load_trials
 from hpsearch.storage.studies import open_storage, study_exists
@@ -126,7 +126,7 @@ def plan_compare(request: CompareRequest) -> ComparePlan:
                          train_samples=request.train_samples, name=request.name)
     data = DataRequest(source=request.data_path, image_size=request.image_size, color=request.color,
                        val_split=request.val_split, test_split=request.test_split, train_samples=request.train_samples)
-    check_request(request.space if not space.needs_data else "", data)
+    check_for_space(space, data)
     budget_epochs, timeout = request.budget_epochs, request.timeout
     if budget_epochs is None and timeout is None:  # the space's default: epochs, with a time cap
         budget_epochs, timeout = space.budget.compare_budget(), space.budget.compare_timeout

@@ -53,13 +53,19 @@ class DataRequest:
 
 
 def check_request(space_name: str, request: DataRequest) -> None:
-    """What can be checked before TensorFlow is imported: the options' values and the source's existence."""
+    """What can be checked before TensorFlow is imported, knowing the space by name only (a user's
+    space is known only once loaded: its source is checked as a data source)."""
     from hpsearch.spaces.catalog import SPACES
+
+    check_for_space(SPACES.get(space_name), request)
+
+
+def check_for_space(space: Space | None, request: DataRequest) -> None:
+    """The options' values and the source's existence, for ``space`` (``None``: one that takes ``--data``)."""
     from hpsearch.spaces.data import DatasetError, check_spec
 
-    builtin = SPACES.get(space_name)
-    if builtin is not None and not builtin.needs_data:
-        _refuse_source_options(builtin, request)
+    if space is not None and not space.needs_data:
+        _refuse_source_options(space, request)
         return
     if request.source is not None:
         try:

@@ -41,6 +41,9 @@ def build_cnn(values: Values, input_shape: tuple[int, ...], num_classes: int) ->
     import keras
     from keras import layers
 
+    if len(input_shape) != 3:
+        raise ValueError(f"a convolutional network needs images (height, width, channels), but the data has "
+                         f"examples of shape {tuple(input_shape)}: search a dense space (image_mlp) instead")
     inputs = keras.Input(shape=input_shape)
     x = inputs
     kernel = int(values["kernel_size"])

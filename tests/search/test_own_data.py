@@ -117,3 +117,12 @@ def test_compare_two_backends_on_a_users_hypermodel_in_one_report(tmp_path, sqli
     assert {n.rsplit("-", 2)[1] for n in studies} == {"tpe", "hyperband"}
     content = json.loads(report.read_text())
     assert len(json.dumps(content)) > 100 and "tpe" in json.dumps(content) and "hyperband" in json.dumps(content)
+
+
+def test_image_mlp_on_tabular_features_and_image_cnn_refusing_them(sqlite_url):
+    invoke("start", "image_mlp", "--data", "iris", "-b", "tpe", "--storage", sqlite_url, "--study", "iris",
+           "--trials", "2", "--max-epochs", "2", "-q")
+    assert all(t.state.name == "COMPLETE" for t in optuna.load_study(study_name="iris", storage=sqlite_url).trials)
+    result = invoke("start", "image_cnn", "--data", "iris", "-b", "tpe", "--storage", sqlite_url, "--study", "cnn",
+                    "--trials", "6", "--max-epochs", "1", "-q", code=1)
+    assert "needs images (height, width, channels)" in result.output and "image_mlp" in result.output

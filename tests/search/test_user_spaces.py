@@ -50,12 +50,21 @@ def test_a_keras_tuner_hypermodel_with_a_conditional_scope_runs_unchanged(backen
     assert f"Best trial {study.best_trial.number}: val_accuracy" in output
 
 
-def test_a_hypermodel_fit_override_is_honoured(space_file, sqlite_url):
+def test_a_hypermodel_fit_override_is_honoured(space_file, sqlite_url, tmp_path):
     invoke("start", f"{space_file}:WithFit", "--data", "digits", "--backend", "tpe", "--storage", sqlite_url,
            "--study", "fit", "--trials", "3", "--max-epochs", "2", "--seed", "0", "-q")
     trials = optuna.load_study(study_name="fit", storage=sqlite_url).trials
     assert all(t.params["batch_size"] in (16, 32) for t in trials)  # asked for in fit(), suggested by TPE
     assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # our callbacks reached model.fit
+
+    # retrain and export rebuild the hypermodel with the trial's values (retrain through its fit again)
+    best = optuna.load_study(study_name="fit", storage=sqlite_url).best_trial
+    assert "test:     accuracy" in invoke("retrain", "fit", "--storage", sqlite_url, "--epochs", "1").output
+    exported = tmp_path / "best.keras"
+    invoke("export", "fit", "--storage", sqlite_url, "--model", str(exported), "--trial", str(best.number))
+    import keras
+
+    assert keras.saving.load_model(exported).count_params() == best.user_attrs["param_count"]
 
 
 def test_objective_option_sets_metric_and_direction(space_file, sqlite_url):

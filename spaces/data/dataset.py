@@ -102,7 +102,7 @@ class Dataset:
         shown = sorted(counts.items(), key=lambda kv: -kv[1])
         listed = ", ".join(f"{name} {n} ({n / total:.0%})" for name, n in shown[:6])
         if len(shown) > 6:
-            listed += f", ... {small} {n_small} ({n_small / total:.0%})"
+            listed += f", ... {shown[-1][0]} {n_small} ({n_small / total:.0%})"
         return f"class imbalance in train: {listed}; largest/smallest = {ratio}"
 
     @cached_property

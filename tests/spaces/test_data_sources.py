@@ -502,3 +502,10 @@ def test_large_images_are_decoded_on_threads_alike(tmp_path):
     clear_cache()  # the same spec as above would come from the cache
     with pytest.raises(DatasetError, match=r"Cannot read image .*odd\.png \(truncated or corrupted\?\)"):
         load(DataSpec(str(root), image_size=(50, 60)))
+
+
+def test_imbalance_over_many_classes_lists_the_largest_and_the_smallest():
+    message = load(DataSpec("digits", train_samples=200)).imbalance()
+    counts = load(DataSpec("digits", train_samples=200)).class_counts()["train"]
+    smallest = min(counts, key=counts.get)
+    assert message.startswith("class imbalance in train: ") and f"... {smallest} {counts[smallest]} (" in message

@@ -194,7 +194,8 @@ CASES = [
     ("data-corrupted", ["start", "mnist_mlp", "--backend", "tpe", "--data", "corrupted.npz"],
      "Error: corrupted.npz is not a valid .npz file (truncated or corrupted): Bad CRC-32"),
     ("data-single-array", ["start", "mnist_cnn", "--backend", "tpe", "--data", "array.npy"],
-     "array.npy is a single NumPy array, not a .npz file: it must contain x_train, y_train, x_test, y_test."),
+     "array.npy is a single NumPy array, not an .npz archive: expected a Keras mnist.npz file with x_train, "
+     "y_train, x_test, y_test."),
     ("data-other-arrays", ["start", "mnist_cnn", "--backend", "tpe", "--data", "other.npz"],
      "other.npz is not a Keras MNIST .npz file: it lacks x_train, y_train, x_test, y_test"),
     ("data-too-few-images", ["start", "mnist_cnn", "--backend", "tpe", "--data", "small.npz"],
@@ -388,23 +389,26 @@ def pg_prefix(base_folder):
                       to_storage=POSTGRES_URL, to_study_name=f"{prefix}-base")
     yield prefix
     storage = optuna.storages.RDBStorage(POSTGRES_URL)
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        if summary.study_name.startswith(prefix):
-            optuna.delete_study(study_name=summary.study_name, storage=storage)
+    for name in own_studies(storage, prefix):
+        optuna.delete_study(study_name=name, storage=storage)
     storage.engine.dispose()
+
+
+def own_studies(storage: optuna.storages.RDBStorage, prefix: str) -> list[str]:
+    """The names of this test's studies. (A summary of every study in the shared database fails with
+    "Record does not exist" when another test deletes one of its own meanwhile.)"""
+    return [study.study_name for study in storage.get_all_studies() if study.study_name.startswith(prefix)]
 
 
 def pg_rows(prefix: str) -> dict:
     """Every stored detail of the studies whose names start with ``prefix``."""
     storage = optuna.storages.RDBStorage(POSTGRES_URL)
     rows = {}
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        if summary.study_name.startswith(prefix):
-            study_id = storage.get_study_id_from_name(summary.study_name)
-            trials = [(t.number, t.state, t.values, t.params, t.user_attrs, t.system_attrs, t.intermediate_values)
-                      for t in storage.get_all_trials(study_id)]
-            rows[summary.study_name] = (storage.get_study_user_attrs(study_id),
-                                        storage.get_study_system_attrs(study_id), trials)
+    for name in own_studies(storage, prefix):
+        study_id = storage.get_study_id_from_name(name)
+        trials = [(t.number, t.state, t.values, t.params, t.user_attrs, t.system_attrs, t.intermediate_values)
+                  for t in storage.get_all_trials(study_id)]
+        rows[name] = (storage.get_study_user_attrs(study_id), storage.get_study_system_attrs(study_id), trials)
     storage.engine.dispose()
     return rows
 

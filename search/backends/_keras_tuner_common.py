@@ -202,6 +202,7 @@ class KerasTunerBackend(Backend):
         number, trial_id = create_running_trial(
             self.study, definitions, params, {**self.context.trial_attrs, **user_attrs}
         )
+
         def first_seen(param: Param) -> Any:
             """A parameter the oracle has not seen yet: its default this time (Keras Tuner's rule), recorded."""
             value = param.default_value()

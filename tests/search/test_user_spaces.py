@@ -31,7 +31,7 @@ def invoke(*args: str, code: int = 0):
     return result
 
 
-@pytest.mark.parametrize("backend", backend_names())
+@pytest.mark.parametrize("backend", ["tpe", "hyperband", "bayesian"])
 def test_a_keras_tuner_hypermodel_with_a_conditional_scope_runs_unchanged(backend, space_file, sqlite_url):
     output = invoke("start", f"{space_file}:build_model", "--data", "digits", "--backend", backend,
                     "--storage", sqlite_url, "--study", "hm", "--trials", "5", "--max-epochs", "3",
@@ -50,6 +50,18 @@ def test_a_keras_tuner_hypermodel_with_a_conditional_scope_runs_unchanged(backen
         assert len({tuple(sorted(t.params.items())) for t in trials}) == 5, "no configuration twice"
     assert study.best_value > 0.3  # digits, a few epochs: well above chance
     assert f"Best trial {study.best_trial.number}: val_accuracy" in output
+
+
+def test_the_same_hypermodel_runs_on_every_other_backend(space_file, sqlite_url):
+    others = sorted(set(backend_names()) - {"tpe", "hyperband", "bayesian"})
+    assert len(others) >= 6
+    for backend in others:
+        invoke("start", f"{space_file}:build_model", "--data", "digits", "--backend", backend, "--storage",
+               sqlite_url, "--study", backend, "--trials", "3", "--max-epochs", "1", "--seed", "1", "-q")
+        trials = optuna.load_study(study_name=backend, storage=sqlite_url).trials
+        assert len(trials) == 3 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), backend
+        assert all(("rate" in t.params) == (t.params["head"] == "dropout") for t in trials), backend
+        assert all(set(t.distributions) == set(t.params) and t.intermediate_values for t in trials), backend
 
 
 def test_a_hypermodel_fit_override_is_honoured(space_file, sqlite_url, tmp_path):

@@ -67,11 +67,22 @@ def check_for_space(space: Space | None, request: DataRequest) -> None:
     if space is not None and not space.needs_data:
         _refuse_source_options(space, request)
         return
+    if space is not None and request.source is None:
+        raise _needs_source(space)
     if request.source is not None:
         try:
             check_spec(request.spec())
         except DatasetError as error:
             raise UserError(str(error)) from None
+
+
+def _needs_source(space: Space) -> UserError:
+    from hpsearch.spaces.data import BUILTIN_SOURCES
+
+    return UserError(
+        f"Space '{space.name}' trains on data you give with --data SOURCE: a folder of class subfolders of "
+        f"images, an .npz (x_train, y_train...), a CSV of path,label rows, or one of {', '.join(BUILTIN_SOURCES)}."
+    )
 
 
 def _refuse_source_options(space: Space, request: DataRequest) -> None:
@@ -93,12 +104,7 @@ def open_data(space: Space, request: DataRequest) -> tuple[dict[str, Any], Any]:
         options = DataOptions(path=request.source, train_samples=request.train_samples)
         return options.to_dict(), load_dataset(space.dataset, options)
     if request.source is None:
-        from hpsearch.spaces.data import BUILTIN_SOURCES
-
-        raise UserError(
-            f"Space '{space.name}' trains on data you give with --data SOURCE: a folder of class subfolders of "
-            f"images, an .npz (x_train, y_train...), a CSV of path,label rows, or one of {', '.join(BUILTIN_SOURCES)}."
-        )
+        raise _needs_source(space)
     from hpsearch.spaces.data import check_spec, load
 
     spec = request.spec()

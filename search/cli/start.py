@@ -69,6 +69,10 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
 
     check_request(space, DataRequest(source=data_path, image_size=image_size, color=color, val_split=val_split,
                                      test_split=test_split, train_samples=train_samples))
+    if objective is not None:
+        from hpsearch.spaces.user import parse_objective
+
+        parse_objective(objective)  # its form, before TensorFlow is imported
     from hpsearch.search.session import SearchSession, StartRequest, plan_start
 
     settings = parse_key_values(options)

@@ -197,6 +197,7 @@ class Hypermodel:
         self.obj = obj
         self.label = label
         self.has_fit = isinstance(obj, kt.HyperModel) and type(obj).fit is not kt.HyperModel.fit
+        self._default_metric: str | None = None
 
     def build(self, hp: Any) -> Any:
         """``build(hp)``: the compiled Keras model (``UserCodeError`` if the user's code fails or returns no model)."""
@@ -243,7 +244,9 @@ class Hypermodel:
         hp = space.copy()
         for attempt in range(100):
             try:
-                self.build(hp)
+                model = self.build(hp)
+                if attempt == 0:  # the default configuration's model: its metrics give the default objective
+                    self._default_metric = _metric_of(model)
             except UserCodeError:
                 if attempt == 0:
                     raise  # the default configuration must build
@@ -283,20 +286,28 @@ class Hypermodel:
         return hp
 
     def default_metric(self) -> str:
-        """``val_accuracy`` when the default model is compiled with an accuracy metric, else ``val_loss``."""
-        import keras
+        """``val_accuracy`` when the default model is compiled with an accuracy metric, else ``val_loss``
+        (known from ``discover``'s first build; built once more when ``discover`` has not run)."""
+        if self._default_metric is None:
+            import keras
 
-        model = self.build(answering_hyperparameters({}))
-        try:
-            config = model.get_compile_config() or {}
-        except Exception:  # noqa: BLE001 - a model without a compile config
-            config = {}
-        finally:
-            keras.backend.clear_session()
-        metrics = config.get("metrics") or []
-        names = [m if isinstance(m, str) else (m.get("config", {}) or {}).get("name", "") if isinstance(m, dict) else ""
-                 for m in (metrics if isinstance(metrics, list) else [metrics])]
-        return "val_accuracy" if any(n in ("accuracy", "acc") for n in names) else "val_loss"
+            try:
+                self._default_metric = _metric_of(self.build(answering_hyperparameters({})))
+            finally:
+                keras.backend.clear_session()
+        return self._default_metric
+
+
+def _metric_of(model: Any) -> str:
+    """``val_accuracy`` when ``model`` is compiled with an accuracy metric, else ``val_loss``."""
+    try:
+        config = model.get_compile_config() or {}
+    except Exception:  # noqa: BLE001 - a model without a compile config
+        config = {}
+    metrics = config.get("metrics") or []
+    names = [m if isinstance(m, str) else (m.get("config", {}) or {}).get("name", "") if isinstance(m, dict) else ""
+             for m in (metrics if isinstance(metrics, list) else [metrics])]
+    return "val_accuracy" if any(n in ("accuracy", "acc") for n in names) else "val_loss"
 
 
 def callable_only(obj: Any) -> bool:

@@ -44,6 +44,12 @@ class Reference:
         return f"{self.module}:{self.attribute}" if self.attribute else self.module
 
     @property
+    def label(self) -> str:
+        """A short name for messages: ``my_space.py:build_model`` (a file without its folder)."""
+        module = Path(self.module).name if self.is_file else self.module
+        return f"{module}:{self.attribute}" if self.attribute else module
+
+    @property
     def path(self) -> Path | None:
         """The user's file: the given one, or the module's source file."""
         if self.is_file:

@@ -7,7 +7,6 @@ parameters) and returns a compiled ``keras.Model``. Builders never see a backend
 """
 from __future__ import annotations
 
-import importlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -181,20 +180,15 @@ class Space:
         is a ``UserCodeError`` naming the user's file and line.
         """
         if callable(self.builder):
-            builder: Any = self.builder
-        elif self.source is None and not self.is_hypermodel:
-            module_name, _, attribute = self.builder.partition(":")
-            builder = getattr(importlib.import_module(module_name), attribute)
-        else:
-            from hpsearch.spaces.references import Reference, resolve
+            return self.builder
+        from hpsearch.spaces.references import Reference, resolve
 
-            builder = resolve(Reference.parse(self.builder))
+        reference = Reference.parse(self.builder)
+        builder = resolve(reference)
         if self.is_hypermodel:
             from hpsearch.spaces.hypermodel import Hypermodel, HypermodelBuilder
 
-            module, _, attribute = self.builder.rpartition(":")
-            label = f"{module.replace(chr(92), '/').rsplit('/', 1)[-1]}:{attribute}"  # my_space.py:build_model
-            return HypermodelBuilder(Hypermodel(builder, label))
+            return HypermodelBuilder(Hypermodel(builder, reference.label))
         return builder
 
     def to_dict(self) -> dict[str, Any]:

@@ -84,14 +84,11 @@ def load_reference(reference: Reference, name: str | None = None) -> Space:
     label = name or _space_name(reference, path)
     if isinstance(target, Space):
         return _declarative(target, reference, source)
-    from hpsearch.spaces.hypermodel import Hypermodel, params_from_hyperparameters
+    from hpsearch.spaces.hypermodel import Hypermodel, infer_direction, params_from_hyperparameters
 
-    hypermodel = Hypermodel(target, f"{Path(reference.module).name if reference.is_file else reference.module}:"
-                                    f"{reference.attribute}")
+    hypermodel = Hypermodel(target, reference.label)
     params = tuple(params_from_hyperparameters(hypermodel.discover()))
     metric = hypermodel.default_metric()
-    from hpsearch.spaces.hypermodel import infer_direction
-
     return Space(
         name=label,
         description=f"Keras Tuner hypermodel {reference.attribute} from {path or reference.module}.",

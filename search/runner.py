@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search import cost, retention, training
 from hpsearch.search.backends._base import Backend, BackendBusy, Outcome, Proposal
+from hpsearch.search.eta import EtaClock
 from hpsearch.search.errors import FailedTrialError, FatalError, LimitReached, StorageLost, TrialInterrupted
 from hpsearch.search.interrupts import GracefulInterrupt
 from hpsearch.search.memory import MemoryGuard, resident_mb
@@ -74,7 +75,7 @@ class RunSummary:
 class Progress(Protocol):
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None: ...
 
-    def epoch_finished(self, proposal: Proposal, step: int, value: float) -> None: ...
+    def epoch_finished(self, proposal: Proposal, step: int, value: float, eta: float | None = None) -> None: ...
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None: ...
 
@@ -85,7 +86,7 @@ class SilentProgress:
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None:
         pass
 
-    def epoch_finished(self, proposal: Proposal, step: int, value: float) -> None:
+    def epoch_finished(self, proposal: Proposal, step: int, value: float, eta: float | None = None) -> None:
         pass
 
     def trial_finished(self, proposal: Proposal, outcome: Outcome, seconds: float, eta: float | None) -> None:
@@ -135,6 +136,7 @@ class SearchRunner:
         self._run_started = time.monotonic()
         self._training_data: training.TrainingData | None = None
         self._machine_speed: cost.MachineSpeed | None = None  # measured at the first trial with an epoch limit
+        self.eta = EtaClock(backend.context.max_epochs, prunes=type(backend).prunes)  # the run's time left
 
     @property
     def training_data(self) -> training.TrainingData:
@@ -184,6 +186,13 @@ class SearchRunner:
         expected = self.backend.expected_trials()
         if expected is not None:
             total = min(total, expected) if total is not None else expected
+        self.eta = EtaClock(self.backend.context.max_epochs, prunes=type(self.backend).prunes)
+
+        def plan_eta() -> None:
+            self.eta.plan(self.study.get_trials(deepcopy=False), total, budget.epochs,
+                          self.backend.expected_epochs(), deadline)
+
+        plan_eta()  # then after each trial: the epochs left, the next trial's included
         while True:
             self._stop_if_interrupted(summary)
             with self.lock:
@@ -210,6 +219,7 @@ class SearchRunner:
             if self.memory_guard is not None:
                 self.memory_guard.trial_started()
             trial_started = time.monotonic()
+            self.eta.trial_started()
             try:
                 outcome = self.run_trial(proposal, claim.limits, announce=self._announcer(proposal, claim.position,
                                                                                           total))
@@ -222,7 +232,9 @@ class SearchRunner:
             summary.outcomes.append(outcome)
             if self.memory_guard is not None:
                 self.memory_guard.trial_done()
-            self.progress.trial_finished(proposal, outcome, seconds, self._eta(summary, total, deadline))
+            self.eta.trial_finished(seconds, len([step for step in outcome.history if step > proposal.initial_epoch]))
+            plan_eta()
+            self.progress.trial_finished(proposal, outcome, seconds, self.eta.eta())
             self._stop_if_interrupted(summary)
             if outcome.state != "FAIL":
                 failures_in_row = too_slow_in_row = 0
@@ -321,16 +333,6 @@ class SearchRunner:
         """Store the study's elapsed seconds (what a resumed --timeout and the reports count)."""
         self.storage.set_study_system_attr(self.study_id, record.STUDY_ELAPSED, round(self.elapsed(), 3))
 
-    def _eta(self, summary: RunSummary, total: int | None, deadline: float | None) -> float | None:
-        now = time.monotonic()
-        estimates = []
-        if total is not None and summary.trials_run:
-            remaining = max(0, total - record.counted_trials(self.study.get_trials(deepcopy=False)))
-            estimates.append(remaining * (now - self._run_started) / summary.trials_run)
-        if deadline is not None:
-            estimates.append(max(0.0, deadline - now))
-        return min(estimates) if estimates else None
-
     def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None,
                   announce: Callable[[], None] | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted.
@@ -342,7 +344,8 @@ class SearchRunner:
         monitor = TrialMonitor(
             proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
             should_prune=lambda step: self.backend.should_prune(proposal, step),
-            on_epoch=lambda step, value: self.progress.epoch_finished(proposal, step, value),
+            on_epoch=lambda step, value: self.progress.epoch_finished(
+                proposal, step, value, self.eta.eta(step - proposal.initial_epoch)),
         )
         attrs: dict[str, Any] = {}
         interrupted = False

@@ -62,14 +62,37 @@ def find_space(text: str, objective: Objective | None = None) -> Space:
         elif looks_like_reference(text):
             space = load_reference(Reference.parse(text))
         else:
-            names = sorted(SPACES) + sorted(registered)
-            raise UnknownSpaceError(
-                f"Unknown space '{text}'. Valid spaces are: {', '.join(names)}; or give your own as "
-                f"path/to/file.py[:name] or package.module:name."
-            )
+            raise unknown_space(text, registered)
     if objective is not None:
         space = dataclasses.replace(space, objective=objective)
     return space
+
+
+def check_space_name(text: str) -> None:
+    """``UnknownSpaceError`` for a name that is neither built in, registered nor user code, and
+    ``SpaceReferenceError`` for a space file that is not there: both before TensorFlow is imported."""
+    if text in SPACES:
+        return
+    registered = registered_spaces()
+    if text in registered:
+        return
+    if not looks_like_reference(text):
+        raise unknown_space(text, registered)
+    reference = Reference.parse(text)
+    if reference.is_file and not Path(reference.module).is_file():
+        raise SpaceReferenceError(f"Space file not found: {reference.module}.")
+
+
+def unknown_space(text: str, registered: dict[str, str]) -> UnknownSpaceError:
+    import difflib
+
+    names = sorted(SPACES) + sorted(registered)
+    close = difflib.get_close_matches(text, names, n=1)
+    hint = f"Did you mean '{close[0]}'? " if close else ""
+    return UnknownSpaceError(
+        f"Unknown space '{text}'. {hint}Valid spaces are: {', '.join(names)}; or give your own as "
+        f"path/to/file.py[:name] or package.module:name."
+    )
 
 
 def load_reference(reference: Reference, name: str | None = None) -> Space:

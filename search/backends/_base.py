@@ -229,5 +229,10 @@ class Backend(abc.ABC):
         """How many trials the backend will propose in all, when it knows (Hyperband's schedule)."""
         return None
 
+    def expected_epochs(self) -> int | None:
+        """How many epochs its trials will train in all, when it knows (Hyperband's schedule): what
+        the run's ETA is counted in."""
+        return None
+
     def describe_budget(self) -> str:
         return ""

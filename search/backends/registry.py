@@ -36,15 +36,27 @@ def backend_names() -> list[str]:
     return sorted(set(_entry_points()) | set(_registered))
 
 
+def check_backend_name(name: str) -> None:
+    """``UnknownBackendError`` unless ``name`` is registered (nothing imported: before TensorFlow)."""
+    if name not in _registered and name not in _entry_points():
+        raise _unknown(name)
+
+
+def _unknown(name: str) -> UnknownBackendError:
+    import difflib
+
+    close = difflib.get_close_matches(name, backend_names(), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return UnknownBackendError(f"Unknown backend '{name}'. Valid backends are: {', '.join(backend_names())}.{hint}")
+
+
 def get_backend(name: str) -> type[Backend]:
     """The backend class registered as ``name``; ``UnknownBackendError`` names the valid ones."""
     if name in _registered:
         return _registered[name]
     entry_point = _entry_points().get(name)
     if entry_point is None:
-        raise UnknownBackendError(
-            f"Unknown backend '{name}'. Valid backends are: {', '.join(backend_names())}."
-        )
+        raise _unknown(name)
     cls = entry_point.load()
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise UnknownBackendError(

@@ -9,7 +9,7 @@ import click
 from hpsearch.search.cli.options import data_options, format_seconds, storage_option
 
 
-@click.command()
+@click.command(short_help="Run several backends on one space, then report.")
 @click.argument("space", required=False)
 @click.option("--backends", "-b", "backends", default=None, metavar="A,B,...",
               help="Backends to compare, comma-separated; `hpsearch backends` lists them.")
@@ -58,6 +58,8 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
     check_compare_values(backends=(backends or "").split(","), seeds=seeds, budget_epochs=budget_epochs,
                          timeout=timeout, max_epochs=max_epochs, epoch_timeout=epoch_timeout,
                          train_samples=train_samples, name=name)
+    if resume_name is None and space is not None and backends is not None:
+        check_names(space, backends.split(","))
     targets = parse_targets(target_text) if target_text is not None else None
     from hpsearch.search.compare import CompareRequest, check_runs, plan_compare, stored_plan
     from hpsearch.search.errors import UserError
@@ -92,6 +94,17 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
     _report(plan.name, url, targets, output, fmt)
 
 
+def check_names(space: str, backends: list[str]) -> None:
+    """The space and backend names, before TensorFlow is imported."""
+    from hpsearch.search.backends.registry import check_backend_name
+    from hpsearch.spaces.user import check_space_name
+
+    check_space_name(space)
+    for backend in backends:
+        if backend.strip():
+            check_backend_name(backend.strip())
+
+
 def _run(plan, url: str, quiet: bool) -> None:
     from hpsearch.search.cli.progress import ConsoleProgress
     from hpsearch.search.compare import CompareProgress, compare_sessions, epochs_spent
@@ -117,17 +130,21 @@ def _run(plan, url: str, quiet: bool) -> None:
             eta = progress.eta()
             return f"compare {index}/{len(runs)} ETA {format_seconds(eta) if eta is not None else '?'}"
 
-        session.runner.progress = ConsoleProgress(session.plan.space.objective, epochs=not quiet, suffix=overall)
+        progress_line = ConsoleProgress(session.plan.space.objective, epochs=not quiet, suffix=overall)
+        session.runner.progress = progress_line
         try:
             summary = session.runner.run(budget)
         except KeyboardInterrupt:
+            progress_line.close()
             click.echo(f"\nInterrupted. Continue with: hpsearch compare --resume {plan.name} --storage "
                        f"{mask_password(url)}", err=True)
             sys.exit(130)
         except FatalError as error:
+            progress_line.close()
             stopped.append(f"{study}: {error}")
             click.echo(f"Stopped {study}: {error}", err=True)
             continue
+        progress_line.close()
         click.echo(f"{study}: {summary.stop_reason}; {summary.trials_run} trials in {format_seconds(summary.seconds)}.")
     if stopped:
         click.echo(f"{len(stopped)} run(s) stopped early: {'; '.join(stopped)}", err=True)

@@ -8,7 +8,7 @@ import click
 from hpsearch.search.cli.options import storage_option
 
 
-@click.command()
+@click.command(short_help="Export trials as CSV/JSON, or a model as .keras.")
 @click.argument("study_name", metavar="STUDY")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
               help="Table format [default: from -o's extension, else csv].")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-# TensorFlow's C++ start-up chatter is noise for a CLI; users can still override it.
+# TensorFlow's C++ start-up chatter is noise for a CLI (search.cli.quiet); users can still override it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -43,11 +43,15 @@ class HpsearchGroup(click.Group):
     """Turns hpsearch's own errors into ``Error: <one line>`` and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from hpsearch.search.cli import quiet
+
+        quiet.configure(verbose=bool(ctx.params.get("verbose")))
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpsearch prints its own progress
-        # Optuna marks features hpsearch relies on as experimental; the user can do nothing about it.
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        if not quiet.is_verbose():
+            # Optuna marks features hpsearch relies on as experimental; the user can do nothing about it.
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         from sqlalchemy.exc import OperationalError
 
         try:
@@ -86,7 +90,10 @@ def one_line(message: str) -> str:
 
 @click.group(cls=HpsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hpsearch", prog_name="hpsearch")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show TensorFlow's, absl's and the libraries' start-up lines and warnings, and debug lines "
+                   "[env HPSEARCH_VERBOSE=1].")
+def cli(verbose: bool) -> None:
     """Hyperparameter search for Keras models on Optuna and Keras Tuner.
 
     Every trial of every backend is recorded in a standard Optuna study: watch it live with
@@ -95,13 +102,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from hpsearch.search.cli import catalog, compare, dashboard, export, report, retrain, start, studies
+    from hpsearch.search.cli import catalog, compare, dashboard, export, report, retrain, show, start, studies
 
     for command in (
         start.start,
         start.resume,
         studies.studies,
-        studies.show,
+        show.show,
         retrain.retrain,
         export.export,
         compare.compare,

@@ -17,6 +17,30 @@ storage_option = click.option(
 )
 
 
+class BackendName(click.ParamType):
+    """A backend's name; its help lists the registered names (read from the entry points only when
+    help is shown); an unknown name is refused by the registry, in its own words, before TensorFlow."""
+
+    name = "backend"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(_backend_names()) + "]"
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in _backend_names() if name.startswith(incomplete)]
+
+
+def _backend_names() -> list[str]:
+    from importlib import metadata
+
+    return sorted({ep.name for ep in metadata.entry_points(group="hpsearch.backends")})
+
+
+BACKEND_NAME = BackendName()
+
+
 def parse_key_values(values: tuple[str, ...]) -> dict[str, str]:
     """``("factor=3", ...)`` -> ``{"factor": "3"}``; a malformed item is a usage error."""
     parsed: dict[str, str] = {}

@@ -9,7 +9,7 @@ import click
 from hpsearch.search.cli.options import storage_option
 
 
-@click.command()
+@click.command(short_help="Compare studies in an HTML/Markdown report.")
 @click.argument("study_names", metavar="[STUDY]...", nargs=-1)
 @storage_option
 @click.option("--all", "all_studies", is_flag=True, help="Report every study in the storage.")

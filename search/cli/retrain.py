@@ -6,7 +6,7 @@ import click
 from hpsearch.search.cli.options import format_seconds, storage_option
 
 
-@click.command()
+@click.command(short_help="Retrain a trial on train+val, test it.")
 @click.argument("study_name", metavar="STUDY")
 @click.option("--trial", "trial_number", type=int, default=None, metavar="N",
               help="Trial to retrain; it must be COMPLETE [default: the best trial].")

@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from hpsearch.search.cli import restart
-from hpsearch.search.cli.options import data_options, format_seconds, parse_key_values, storage_option
+from hpsearch.search.cli.options import BACKEND_NAME, data_options, format_seconds, parse_key_values, storage_option
 
 if TYPE_CHECKING:
     from hpsearch.search.session import SearchSession
 
 
-@click.command()
+@click.command(short_help="Start a search of a space with a backend.")
 @click.argument("space")
-@click.option("--backend", "-b", required=True, help="Search algorithm; `hpsearch backends` lists them.")
+@click.option("--backend", "-b", required=True, type=BACKEND_NAME,
+              help="Search algorithm; `hpsearch backends` describes each.")
 @click.option("--study", default=None, help="Study name [default: SPACE-BACKEND-TIMESTAMP].")
 @storage_option
 @click.option("--trials", type=int, default=None, help="Trials to run [default: the space's; Hyperband: its schedule].")
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
               help="Stop the search after SECONDS [default: the space's].")
 @click.option("--budget-epochs", type=int, default=None, metavar="N",
               help="Stop when the study's trials have trained N epochs in all (a budget fair across backends).")
-@click.option("--epoch-timeout", type=float, default=None,
+@click.option("--epoch-timeout", type=float, default=None, metavar="SECONDS",
               help="Fail a trial whose epochs take (or are projected to take) longer than SECONDS each [default: the space's].")
 @click.option("--seed", type=int, default=None, help="Seed for proposals and weight initialization.")
 @data_options
@@ -65,6 +66,9 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
                        train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
+    from hpsearch.search.cli.compare import check_names
+
+    check_names(space, [backend])
     from hpsearch.search.data_plan import DataRequest, check_request
 
     check_request(space, DataRequest(source=data_path, image_size=image_size, color=color, val_split=val_split,
@@ -89,7 +93,7 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     run_session(session, quiet)
 
 
-@click.command()
+@click.command(short_help="Continue a stopped or interrupted study.")
 @click.argument("study_name", metavar="STUDY")
 @storage_option
 @click.option("--trials", type=int, default=None, help="Run N more trials than the study has finished.")
@@ -115,9 +119,11 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
         if finished is not None:  # nothing to train: say so without importing TensorFlow
             click.echo(f"Stopped: {finished.reason}. 0 trials run: extend the budget with --trials, --timeout "
                        f"or --budget-epochs.")
-            from hpsearch.search.cli.progress import format_params
+            from hpsearch.search.cli.run_lines import print_best
 
-            _print_best(finished.storage, finished.study_name, finished.metric, format_params)
+            from hpsearch.storage.urls import mask_password, resolve_url
+
+            print_best(finished.storage, finished.study_name, finished.metric, mask_password(resolve_url(storage)))
             return
     from hpsearch.search.session import ResumeRequest, resume_session
 
@@ -134,7 +140,8 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
 
 def run_session(session: SearchSession, quiet: bool) -> None:
     """Print the header, run with console progress, print the result; Ctrl-C exits 130."""
-    from hpsearch.search.cli.progress import ConsoleProgress, format_params
+    from hpsearch.search.cli.progress import ConsoleProgress
+    from hpsearch.search.cli.run_lines import print_artifacts, print_best, print_header
     from hpsearch.search.memory import resident_mb
     from hpsearch.storage.urls import mask_password
 
@@ -150,19 +157,22 @@ def run_session(session: SearchSession, quiet: bool) -> None:
         click.echo(f"(fresh process {earlier.restarts + 1}: memory back to "
                    f"{resident_mb():.0f} MB; {earlier.trials} trials before it)")
     else:
-        _print_header(session, url, budget)
+        print_header(session, url, budget)
     progress = ConsoleProgress(plan.space.objective, epochs=not quiet)
     progress.carry_best(session.study.get_trials(deepcopy=False))
     session.runner.progress = progress
     try:
         summary = session.runner.run(budget)
     except KeyboardInterrupt:
+        progress.close()
         click.echo(
             f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
             f"Continue with: hpsearch resume {plan.study_name} --storage {url}",
             err=True,
         )
         sys.exit(130)
+    finally:
+        progress.close()
     trials = earlier.trials + summary.trials_run
     run_started = earlier.run_started if earlier.restarts else time.time() - summary.seconds
     if summary.recycle:
@@ -172,70 +182,5 @@ def run_session(session: SearchSession, quiet: bool) -> None:
                                 restart.Before(earlier.restarts + 1, trials, run_started))
     click.echo("")
     click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(time.time() - run_started)}.")
-    _print_best(session.storage, plan.study_name, plan.space.objective.metric, format_params)
-    _print_artifacts(meta)
-
-
-def _print_artifacts(meta: Any) -> None:
-    """The study's artifacts folder, its size, and what of it is kept."""
-    from pathlib import Path
-
-    from hpsearch.search.retention import folder_bytes
-
-    folder = Path(meta.artifacts)
-    kept = ("every trial's best weights" if meta.keep_weights is None else
-            f"best weights of the top {meta.keep_weights} trials and of those the backend may continue")
-    click.echo(f"Artifacts: {folder_bytes(folder) / 1e6:.1f} MB in {folder} ({kept}; --keep-weights)")
-
-
-def _print_header(session: SearchSession, url: str, budget: Any) -> None:
-    plan = session.plan
-    meta = plan.meta
-    click.echo(f"study:     {plan.study_name}")
-    click.echo(f"space:     {plan.space.name} | backend: {plan.backend_cls.name} {meta.backend_settings or ''}")
-    click.echo(f"storage:   {url}")
-    click.echo(f"artifacts: {meta.artifacts}")
-    click.echo(f"data:      {plan.dataset.summary()}")
-    imbalance = getattr(plan.dataset, "imbalance", lambda: None)()
-    if imbalance:
-        click.echo(f"           {imbalance}")
-    limits = [f"max {meta.max_epochs} epochs/trial" + (" (fitted to the timeout)" if meta.budget_fit else "")]
-    if budget.trials:
-        limits.append(f"{budget.trials} trials")
-    if budget.epochs:
-        limits.append(f"{budget.epochs} epochs in all")
-    if session.backend.describe_budget():
-        limits.append(session.backend.describe_budget())
-    if budget.timeout:
-        limits.append(f"timeout {format_seconds(budget.timeout)}")
-    if budget.epoch_timeout:
-        limits.append(f"epoch limit {format_seconds(budget.epoch_timeout)}")
-    click.echo(f"budget:    {' | '.join(limits)}")
-    if meta.budget_fit:
-        fit = meta.budget_fit
-        if "planned_seconds" in fit:
-            click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial: the schedule's first "
-                       f"{format_seconds(fit['planned_seconds'])} fit the timeout (epochs estimated on this machine: "
-                       f"{fit['default_epoch_seconds']:.0f} s default, {fit['mean_epoch_seconds']:.0f} s on average)")
-        else:  # a study fitted by hpsearch 0.2's first rule
-            click.echo(f"schedule:  max {fit['max_epochs']} epochs/trial (fitted to the timeout)")
-    click.echo(f"watch:     optuna-dashboard {url}" + ("  (password hidden)" if "***" in url else ""))
-    click.echo("")
-
-
-def _print_best(storage: Any, study_name: str, metric: str, format_params: Any) -> None:
-    """The best trial, found by one SQL query (not by reading every trial of a big study)."""
-    from optuna.study import StudyDirection
-
-    from hpsearch.storage.bulk import top_trials
-
-    study_id = storage.get_study_id_from_name(study_name)
-    maximize = storage.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
-    found = top_trials(storage, study_id, maximize, 1)
-    if not found:
-        click.echo("No trial completed.")
-        return
-    best = found[0]
-    click.echo(f"Best trial {best.number}: {metric} {best.value}")
-    click.echo(f"  params: {format_params(best.params)}")
-    click.echo(f"Details: hpsearch show {study_name}")
+    print_best(session.storage, plan.study_name, plan.space.objective.metric, url)
+    print_artifacts(meta)

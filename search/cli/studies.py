@@ -1,20 +1,20 @@
-"""``hpsearch studies`` and ``hpsearch show STUDY``: read what the storage holds."""
+"""``hpsearch studies``: the studies a storage holds, as a table, JSON or YAML."""
 from __future__ import annotations
 
 from typing import Any
 
 import click
 
-from hpsearch.search.cli.options import format_seconds, storage_option
+from hpsearch.search.cli.output import console, emit_data, format_option, iso_time, local_time, table
+from hpsearch.search.cli.options import storage_option
 
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+# Optuna's trial states in the words a listing uses, in the order it lists them.
+STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+               "WAITING": "waiting"}
 
 
-def _format_counts(counts: dict[str, int]) -> str:
-    return " ".join(f"{counts.get(s, 0)}{s[0].lower()}" for s in STATES)
-
-
-def _open(storage: str | None) -> tuple[Any, str]:
+def open_existing(storage: str | None) -> tuple[Any, str]:
+    """The storage ``--storage`` (or the default) names, which must exist, and its URL."""
     from hpsearch.storage.studies import open_storage
     from hpsearch.storage.urls import resolve_url
 
@@ -22,86 +22,59 @@ def _open(storage: str | None) -> tuple[Any, str]:
     return open_storage(url, must_exist=True), url
 
 
-@click.command()
+def describe_counts(counts: dict[str, int]) -> str:
+    """``{"complete": 8, "pruned": 3, "failed": 0, ...}`` (``state_counts``) -> ``8 complete, 3 pruned``."""
+    parts = [f"{counts[word]} {word}" for word in STATE_WORDS.values() if counts.get(word)]
+    return ", ".join(parts) or "none"
+
+
+def state_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Every state's count under its listing word, zeros included, and the total."""
+    result = {word: counts.get(state, 0) for state, word in STATE_WORDS.items()}
+    result["total"] = sum(counts.values())
+    return result
+
+
+@click.command(short_help="List the studies in the storage.")
 @storage_option
-def studies(storage: str | None) -> None:
-    """List the studies in the storage: space, backend, trials by state, best value."""
+@format_option
+def studies(storage: str | None, output_format: str) -> None:
+    """List the studies in the storage: space, backend, trials by state, best value, start time.
+
+    \b
+    Examples:
+      hpsearch studies
+      hpsearch studies --storage postgresql://user@host/db --format json
+    """
     from hpsearch.storage.bulk import study_overviews
     from hpsearch.storage.studies import read_meta
     from hpsearch.storage.urls import mask_password
 
-    rdb, url = _open(storage)
-    overviews = study_overviews(rdb) or []
-    if not overviews:
+    rdb, url = open_existing(storage)
+    rows: list[dict[str, Any]] = []
+    for overview in study_overviews(rdb) or []:
+        meta = read_meta(rdb.get_study_system_attrs(overview.study_id), rdb.get_study_user_attrs(overview.study_id))
+        rows.append({
+            "name": overview.name,
+            "space": meta.space_name if meta else None,
+            "backend": meta.backend if meta else None,
+            "direction": "maximize" if overview.maximize else "minimize",
+            "trials": state_counts(overview.states),
+            "best_value": overview.best_value,
+            "started": iso_time(overview.started),
+            "_started": overview.started,
+        })
+    if output_format != "table":
+        emit_data([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows], output_format)
+        return
+    if not rows:
         click.echo(f"No studies in {mask_password(url)}.")
         return
-    rows = [("STUDY", "SPACE", "BACKEND", "TRIALS (complete pruned fail running)", "BEST", "STARTED")]
-    for overview in overviews:
-        meta = read_meta(rdb.get_study_system_attrs(overview.study_id), rdb.get_study_user_attrs(overview.study_id))
-        best = overview.best_value
-        rows.append((
-            overview.name,
-            meta.space_name if meta else "-",
-            meta.backend if meta else "-",
-            _format_counts(overview.states),
-            f"{best:.4f}" if best is not None else "-",
-            f"{overview.started:%Y-%m-%d %H:%M}" if overview.started else "-",
-        ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-@click.command()
-@click.argument("study_name", metavar="STUDY")
-@storage_option
-@click.option("--top", default=5, show_default=True, type=click.IntRange(1), help="How many best trials to list.")
-def show(study_name: str, storage: str | None, top: int) -> None:
-    """Show STUDY: its settings, the best trial and the top trials."""
-    from hpsearch.search.cli.progress import format_params
-    from hpsearch.storage import record
-    from hpsearch.storage.bulk import study_overviews, top_trials
-    from hpsearch.storage.studies import load_study, study_meta
-
-    rdb, _ = _open(storage)
-    study = load_study(rdb, study_name)
-    meta = study_meta(rdb, study_name)
-    study_id = rdb.get_study_id_from_name(study_name)
-    maximize = reverse_metric(study)
-    overview = next(o for o in study_overviews(rdb) or [] if o.study_id == study_id)
-    counts, total = overview.states, sum(overview.states.values())
-    ranked = top_trials(rdb, study_id, maximize, top)
-    metric = (study.metric_names or ["value"])[0]
-    click.echo(f"study:    {study_name}")
-    if meta is not None:
-        click.echo(f"space:    {meta.space_name} | backend: {meta.backend} {meta.backend_settings}")
-        click.echo(
-            f"budget:   trials={meta.trials} max_epochs={meta.max_epochs} timeout={meta.timeout} "
-            f"seed={meta.seed} (hpsearch {meta.hpsearch_version})"
-        )
-        from hpsearch.search.data_plan import describe_stored
-
-        click.echo(f"data:     {describe_stored(meta.space.get('dataset', ''), meta.data)}")
-    click.echo(f"trials:   {total} ({_format_counts(counts)})")
-    if not ranked:
-        click.echo("No trial completed yet.")
-        return
-    best = ranked[0]
-    click.echo(f"best:     trial {best.number}, {metric} {best.value}")
-    click.echo(f"          best at epoch {record.best_step(best, maximize)}, "
-               f"{best.user_attrs.get(record.PARAM_COUNT)} params, "
-               f"trained {format_seconds(record.train_seconds(best))}")
-    if record.TEST_ACCURACY in best.user_attrs:
-        click.echo(f"          test accuracy {best.user_attrs[record.TEST_ACCURACY]:.4f}, "
-                   f"test loss {best.user_attrs.get(record.TEST_LOSS, float('nan')):.4f} "
-                   f"(hpsearch retrain, {best.user_attrs.get(record.RETRAIN_EPOCHS)} epochs on train+validation)")
-    for name, value in best.params.items():
-        click.echo(f"          {name} = {value}")
-    click.echo(f"top {len(ranked)}:")
-    for trial in ranked:
-        click.echo(f"  #{trial.number:<4} {trial.value:.4f}  {format_params(trial.params)}")
-
-
-def reverse_metric(study: Any) -> bool:
-    """Whether bigger values are better in ``study``."""
-    return study.direction.name == "MAXIMIZE"
+    console().print(table(
+        ["STUDY", "SPACE", "BACKEND", "TRIALS", "BEST", "STARTED"],
+        [(row["name"], row["space"] or "-", row["backend"] or "-",
+          f"{row['trials']['total']}: {describe_counts(row['trials'])}" if row["trials"]["total"] else "none",
+          f"{row['best_value']:.4f}" if row["best_value"] is not None else "-",
+          local_time(row["_started"])) for row in rows],
+        wrap=["STUDY", "TRIALS"], right=["BEST"],
+    ))

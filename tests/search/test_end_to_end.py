@@ -30,7 +30,7 @@ def start(*args: str):
 def test_a_search_lands_in_a_standard_optuna_study(backend, sqlite_url):
     output = start("digits_mlp", "--backend", backend, "--storage", sqlite_url, "--study", "e2e",
                    "--trials", "4", "--max-epochs", "3", "--seed", "0").output
-    assert "watch:     optuna-dashboard " + sqlite_url in output
+    assert f"watch      hpsearch dashboard --storage {sqlite_url}" in output
     assert re.search(r"\[1/\d+\] trial 0", output) and "ETA" in output
 
     study = optuna.load_study(study_name="e2e", storage=sqlite_url)
@@ -46,7 +46,7 @@ def test_a_search_lands_in_a_standard_optuna_study(backend, sqlite_url):
         assert trial.user_attrs["param_count"] > 0
         assert set(trial.distributions) == set(trial.params)
     assert study.best_value > 0.3  # digits: well above chance (0.1) after a few epochs, even for a grid
-    assert f"Best trial {study.best_trial.number}: val_accuracy {study.best_value}" in output
+    assert f"Best trial {study.best_trial.number}: val_accuracy {study.best_value:.4f}" in output
 
 
 def test_optuna_cli_and_hpsearch_show_agree_on_the_best_trial(sqlite_url):
@@ -58,11 +58,14 @@ def test_optuna_cli_and_hpsearch_show_agree_on_the_best_trial(sqlite_url):
         capture_output=True, text=True, check=True,
     )
     optuna_value = json.loads(optuna_cli.stdout)["value"]["val_accuracy"]
-    shown = CliRunner().invoke(cli, ["show", "agree", "--storage", sqlite_url]).output
-    hpsearch_value = re.search(r"best:     trial \d+, val_accuracy ([0-9.]+)", shown).group(1)
-    assert float(optuna_value) == float(hpsearch_value)
+    shown = json.loads(CliRunner().invoke(cli, ["show", "agree", "--storage", sqlite_url, "-f", "json"]).output)
+    hpsearch_value = shown["best"]["value"]
+    assert float(optuna_value) == hpsearch_value
+    assert json.loads(optuna_cli.stdout)["number"] == shown["best"]["trial"]
+    table = CliRunner().invoke(cli, ["show", "agree", "--storage", sqlite_url]).output
+    assert f"Best trial {shown['best']['trial']}: val_accuracy {hpsearch_value:.4f}" in table
     listing = CliRunner().invoke(cli, ["studies", "--storage", sqlite_url]).output
-    assert re.search(r"agree\s+digits_cnn\s+tpe\s+3c 0p 0f 0r\s+" + f"{float(hpsearch_value):.4f}", listing)
+    assert re.search(r"agree\s+digits_cnn\s+tpe\s+3: 3 complete\s+" + f"{hpsearch_value:.4f}", listing)
 
 
 def test_postgres_storage_never_shows_the_password(postgres_url, unique_name):

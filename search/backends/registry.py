@@ -46,8 +46,8 @@ def _unknown(name: str) -> UnknownBackendError:
     import difflib
 
     close = difflib.get_close_matches(name, backend_names(), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return UnknownBackendError(f"Unknown backend '{name}'. Valid backends are: {', '.join(backend_names())}.{hint}")
+    hint = f"Did you mean '{close[0]}'? " if close else ""
+    return UnknownBackendError(f"Unknown backend '{name}'. {hint}Valid backends are: {', '.join(backend_names())}.")
 
 
 def get_backend(name: str) -> type[Backend]:

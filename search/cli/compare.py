@@ -106,6 +106,7 @@ def check_names(space: str, backends: list[str]) -> None:
 
 
 def _run(plan, url: str, quiet: bool) -> None:
+    from hpsearch.search.cli.output import wrap
     from hpsearch.search.cli.progress import ConsoleProgress
     from hpsearch.search.compare import CompareProgress, compare_sessions, epochs_spent
     from hpsearch.search.errors import FatalError
@@ -113,8 +114,8 @@ def _run(plan, url: str, quiet: bool) -> None:
     from hpsearch.storage.urls import mask_password
 
     runs = plan.runs()
-    click.echo(f"compare:   {plan.name} ({plan.space}; {', '.join(plan.backends)}; "
-               f"{len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''}; {plan.describe_budget()})")
+    click.echo(wrap(f"compare:   {plan.name} ({plan.space}; {', '.join(plan.backends)}; "
+                    f"{len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''}; {plan.describe_budget()})", indent=11))
     click.echo(f"storage:   {mask_password(url)}")
     progress = CompareProgress(plan)
     progress.load_existing(open_working_storage(url))
@@ -151,6 +152,7 @@ def _run(plan, url: str, quiet: bool) -> None:
 
 
 def _report(name: str, url: str, targets, output: str | None, fmt: str) -> None:
+    from hpsearch.search.cli.output import wrap
     from hpsearch.reports import default_path, make_report, render
     from hpsearch.search.cli.report import write_report
     from hpsearch.storage.studies import open_storage
@@ -161,10 +163,10 @@ def _report(name: str, url: str, targets, output: str | None, fmt: str) -> None:
     write_report(path, render(result, fmt), default_folder=output is None)
     click.echo("")
     for sentence in result.findings:
-        click.echo(sentence)
+        click.echo(wrap(sentence, indent=0))
     leader = result.groups[0] if result.groups else None
     if leader is not None and leader.best_study is not None:
-        click.echo(f"Best: {leader.best_study} trial {leader.best_trial} ({result.metric} {leader.best_high:.4f}); "
-                   f"its test accuracy: hpsearch retrain {leader.best_study} --storage {mask_password(url)}")
+        click.echo(f"Best: {leader.best_study} trial {leader.best_trial} ({result.metric} {leader.best_high:.4f})")
+        click.echo(f"Its test accuracy: hpsearch retrain {leader.best_study} --storage {mask_password(url)}")
     click.echo(f"Report: {path}")
     click.echo(f"Again: hpsearch report --compare {name} --storage {mask_password(url)}")

@@ -87,7 +87,7 @@ class ConsoleProgress:
         self._line(
             f"{self._counter()} trial {proposal.trial_number} {state}{value}{reason} in "
             f"{format_seconds(seconds)} | {self._best_text()} | ETA {format_seconds(eta) if eta is not None else '?'}"
-            f"{more}", style=STATE_STYLES.get(state))
+            f"{more}", style=STATE_STYLES.get(state), parts=" | ")
         if self._bar is not None:
             self._bar.between(eta, self._best_text())
 
@@ -102,9 +102,20 @@ class ConsoleProgress:
     def _best_text(self) -> str:
         return f"best {self.best:.4f} (trial {self.best_trial})" if self.best is not None else "no best yet"
 
-    def _line(self, text: str, style: str | None = None) -> None:
-        lines = textwrap.wrap(text, width=max(40, self.width), subsequent_indent=" " * (len(self._counter()) + 1),
+    def _line(self, text: str, style: str | None = None, parts: str | None = None) -> None:
+        """``text`` wrapped at the width; with ``parts``, broken only between the parts it separates."""
+        width, indent = max(40, self.width), " " * (len(self._counter()) + 1)
+        lines = textwrap.wrap(text, width=width, subsequent_indent=indent,
                               break_on_hyphens=False, break_long_words=False) or [""]
+        if parts is not None and len(lines) > 1:
+            pieces = text.split(parts)
+            lines = textwrap.wrap(pieces[0], width=width, subsequent_indent=indent, break_on_hyphens=False,
+                                  break_long_words=False) or [""]
+            for piece in pieces[1:]:
+                if len(lines[-1]) + len(parts) + len(piece) <= width:
+                    lines[-1] += parts + piece
+                else:
+                    lines.append(indent + "| " + piece)
         if self._bar is not None:
             self._bar.print("\n".join(lines), style)
         else:
@@ -162,10 +173,10 @@ class _Bar:
         return None if self.eta is None else max(0.0, self.eta - (time.monotonic() - self.eta_at))
 
     def print(self, text: str, style: str | None) -> None:
-        if self.started:
-            self.progress.console.print(text, style=style, markup=False, highlight=False)
-        else:
-            self.console.print(text, style=style, markup=False, highlight=False)
+        from rich.text import Text
+
+        line = Text(text, style=style or "")
+        (self.progress.console if self.started else self.console).print(line, highlight=False)
 
     def stop(self) -> None:
         if self.started:

@@ -21,6 +21,7 @@ def retrain(study_name: str, trial_number: int | None, epochs: int | None, stora
     <artifacts>/models/trial-NNNNN.keras; test_accuracy, test_loss and retrain_epochs are added
     to the trial (`hpsearch show` prints them). Nothing else in the study changes.
     """
+    from hpsearch.search.cli.output import user_value, wrap
     from hpsearch.search.cli.progress import format_params
     from hpsearch.search.retrain import plan_retrain, retrain as run_retrain
     from hpsearch.storage import record
@@ -34,9 +35,9 @@ def retrain(study_name: str, trial_number: int | None, epochs: int | None, stora
     best = record.best_step(trial, target.maximize)
     click.echo(f"study:    {study_name} ({mask_password(target.opened.url)})")
     click.echo(f"trial:    {trial.number} ({chosen}): {metric} {trial.value:.4f} at epoch {best}")
-    click.echo(f"params:   {format_params(trial.params)}")
+    click.echo(wrap(f"params:   {format_params(trial.params)}", indent=10))
     why = "--epochs" if epochs is not None else "the trial's best epoch"
-    click.echo(f"epochs:   {plan.epochs} ({why}), seed {target.meta.seed}")
+    click.echo(f"epochs:   {plan.epochs} ({why}), seed {user_value(target.meta.seed)}")
     result = run_retrain(plan, echo=click.echo)
     accuracy = "-" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
     click.echo(f"trained:  {result.train_size} images x {plan.epochs} epochs in {format_seconds(result.seconds)}")

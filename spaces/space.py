@@ -229,7 +229,7 @@ class Space:
             f"  objective:  {self.objective.metric} ({self.objective.direction})",
             f"  builder:    {self.builder}",
             "  defaults:   "
-            + ", ".join(
+            + ", ".join(  # wrapped below
                 [f"max_epochs={self.budget.max_epochs}"]
                 + ([f"trials={self.budget.trials}"] if self.budget.trials else [])
                 + ([f"timeout={self.budget.timeout:g}s"] if self.budget.timeout else [])
@@ -239,6 +239,10 @@ class Space:
             ),
             "  parameters:",
         ]
+        import textwrap
+
+        lines = [wrapped for line in lines for wrapped in textwrap.wrap(
+            line, width=100, subsequent_indent=" " * 14, break_long_words=False, break_on_hyphens=False)]
         lines += [f"    {p.name.ljust(width)}  {p.describe()}" for p in self.params]
         if self.is_hypermodel:
             lines.append("  (a Keras Tuner hypermodel: parameters it asks for only in some trials are added as found)")

@@ -82,8 +82,19 @@ def collect(rdb: Any, study_name: str, meta: Any, top: int, metric: str, storage
     summary["top"] = [_top_entry(best, also) for best, also in ranked]
     summary["failures"] = _failures(trials)
     spent = spent_reason(meta, trials, elapsed) if meta is not None else None
-    summary["next"] = _next_steps(study_name, storage_flag, trials, ranked, spent)
+    summary["next"] = _next_steps(study_name, storage_flag, trials, ranked, spent,
+                                  schedule=meta is not None and meta.trials is None and _schedule_based(meta.backend))
     return summary
+
+
+def _schedule_based(backend: str) -> bool:
+    """Whether ``backend`` runs a schedule in epochs (Hyperband) rather than a number of trials."""
+    from hpsearch.search.backends import UnknownBackendError, get_backend
+
+    try:
+        return bool(get_backend(backend).epochs_as_budget)
+    except UnknownBackendError:
+        return False
 
 
 def _settings(meta: Any) -> dict[str, Any]:
@@ -180,14 +191,17 @@ def _failures(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
 
 
 def _next_steps(name: str, storage_flag: str, trials: list[FrozenTrial], ranked: Sequence[Any],
-                spent: str | None) -> list[dict[str, str]]:
+                spent: str | None, schedule: bool) -> list[dict[str, str]]:
     steps = [{"command": f"hpsearch dashboard{storage_flag}", "why": "trials and per-epoch curves in optuna-dashboard"}]
     waiting = [t for t in trials if record.is_interrupted(t) or t.state == TrialState.RUNNING]
     rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials}
     if any(t.number not in rerun for t in waiting):
         steps.append({"command": f"hpsearch resume {name}{storage_flag}",
                       "why": "go on: interrupted trials run again first"})
-    elif spent is None and not ranked:
+    elif schedule:  # Hyperband: its schedule, not a count, is the budget
+        steps.append({"command": f"hpsearch resume {name}{storage_flag}",
+                      "why": "go on with the rest of the schedule, if any is left"})
+    elif spent is None:
         steps.append({"command": f"hpsearch resume {name}{storage_flag}", "why": "go on with the stored budget"})
     else:
         steps.append({"command": f"hpsearch resume {name} --trials 10{storage_flag}", "why": "run 10 more trials"})

@@ -80,6 +80,13 @@ def optuna_artifact_store(root: Path, create: bool = True) -> Any:
     return _linking_store_class()(str(folder))
 
 
+def study_store_folder(study_artifacts: str | Path) -> Path:
+    """The folder of Optuna's artifact store holding the uploads of the study whose own folder
+    (``StudyMeta.artifacts``, ``<root>/<study>-<token>``) is ``study_artifacts``: ``<root>/optuna-artifacts``.
+    A relative path is taken from the working directory, as ``start`` takes ``--artifacts``."""
+    return Path(study_artifacts).expanduser().resolve().parent / OPTUNA_STORE_FOLDER
+
+
 def _linking_store_class() -> type:
     """Optuna's ``FileSystemArtifactStore``, except that a file uploaded from this file system becomes
     a hard link to it instead of a second copy (checkpoint files are written to a new file and renamed,

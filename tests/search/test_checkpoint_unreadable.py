@@ -27,8 +27,8 @@ MAX_EPOCHS = 4
 def test_a_truncated_checkpoint_makes_the_retry_train_from_epoch_0_and_complete(sqlite_url, tmp_path, monkeypatch):
     finished = console.ConsoleProgress.epoch_finished
 
-    def ctrl_c_after_epoch(self, proposal, step, value):  # as if the user pressed Ctrl-C then
-        finished(self, proposal, step, value)
+    def ctrl_c_after_epoch(self, proposal, step, value, eta=None):  # as if the user pressed Ctrl-C then
+        finished(self, proposal, step, value, eta)
         if step == INTERRUPT_AFTER_EPOCH:
             os.kill(os.getpid(), signal.SIGINT)
 

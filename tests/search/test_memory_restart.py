@@ -68,7 +68,7 @@ def test_a_grown_search_goes_on_in_a_fresh_process_and_ends_exactly_on_its_budge
     restarts = done.stdout.count("Restarting: memory grew from ")
     assert restarts >= 1, done.stdout
     assert done.stdout.count("fresh process ") == restarts
-    assert done.stdout.count("study:     grown") == 1  # the header once, the summary once
+    assert done.stdout.count("study      grown") == 1  # the header once, the summary once
     assert done.stdout.count("Stopped: ") == 1 and " 7 trials in " in done.stdout
     trials = optuna.load_study(study_name="grown", storage=sqlite_url).get_trials(deepcopy=False)
     # Hyperband's whole schedule (the reference trial, then 6 trials for max_epochs 3), each

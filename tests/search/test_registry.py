@@ -1,6 +1,8 @@
 """A third-party package adds a backend through the ``hpsearch.backends`` entry-point group."""
 from __future__ import annotations
 
+import re
+
 import textwrap
 
 from click.testing import CliRunner
@@ -48,7 +50,7 @@ def test_an_installed_plugin_backend_is_listed_and_runs(tmp_path, monkeypatch, s
     assert get_backend("defaults").family == "third-party"
     runner = CliRunner()
     listing = runner.invoke(cli, ["backends"])
-    assert "defaults  [third-party]" in listing.output
+    assert re.search(r"^defaults\s+third-party\s+", listing.output, re.M), listing.output
     result = runner.invoke(cli, ["start", "digits_mlp", "--backend", "defaults", "--storage", sqlite_url,
                                  "--study", "p", "--max-epochs", "1", "-o", "repeats=2", "-q"])
     assert result.exit_code == 0, result.output

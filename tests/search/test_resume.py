@@ -214,7 +214,7 @@ def test_resuming_a_study_whose_budget_is_spent_answers_without_tensorflow(sqlit
                                 "0 trials run") == []
     result = CliRunner().invoke(cli, resume)
     best = optuna.load_study(study_name="done", storage=sqlite_url).best_trial
-    assert f"Best trial {best.number}: val_accuracy {best.value}" in result.output
+    assert f"Best trial {best.number}: val_accuracy {best.value:.4f}" in result.output
     # An extension of the budget trains, through the full path.
     assert len(load(sqlite_url, "done")) == 2
     extended = CliRunner().invoke(cli, [*resume, "--trials", "1"])

@@ -136,13 +136,6 @@ def local_time(moment: _dt.datetime | None) -> str:
     return f"{aware:%Y-%m-%d %H:%M} {aware.tzname() or aware.strftime('%z')}"
 
 
-def iso_time(moment: _dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    aware = moment.astimezone() if moment.tzinfo is None else moment
-    return aware.isoformat(timespec="seconds")
-
-
 def number_ranges(numbers: Iterable[int]) -> str:
     """``[0, 1, 2, 5, 7, 8]`` -> ``0-2, 5, 7-8``."""
     ordered = sorted(set(numbers))

@@ -5,13 +5,9 @@ from typing import Any
 
 import click
 
-from hpsearch.search.cli.output import console, emit_data, format_option, iso_time, local_time, table
+from hpsearch.search.cli.output import console, emit_data, format_option, local_time, table
 from hpsearch.search.cli.options import storage_option
-
-# Optuna's trial states in the words a listing uses, in the order it lists them.
-STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
-               "WAITING": "waiting"}
-
+from hpsearch.search.study_summary import describe_counts, iso_time, state_counts
 
 def open_existing(storage: str | None) -> tuple[Any, str]:
     """The storage ``--storage`` (or the default) names, which must exist, and its URL."""
@@ -20,19 +16,6 @@ def open_existing(storage: str | None) -> tuple[Any, str]:
 
     url = resolve_url(storage)
     return open_storage(url, must_exist=True), url
-
-
-def describe_counts(counts: dict[str, int]) -> str:
-    """``{"complete": 8, "pruned": 3, "failed": 0, ...}`` (``state_counts``) -> ``8 complete, 3 pruned``."""
-    parts = [f"{counts[word]} {word}" for word in STATE_WORDS.values() if counts.get(word)]
-    return ", ".join(parts) or "none"
-
-
-def state_counts(counts: dict[str, int]) -> dict[str, int]:
-    """Every state's count under its listing word, zeros included, and the total."""
-    result = {word: counts.get(state, 0) for state, word in STATE_WORDS.items()}
-    result["total"] = sum(counts.values())
-    return result
 
 
 @click.command(short_help="List the studies in the storage.")

@@ -1,8 +1,6 @@
 """``hpsearch spaces [show NAME]`` and ``hpsearch backends``."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from hpsearch.search.cli.output import console, emit_data, format_option, table, user_value
@@ -41,8 +39,9 @@ def spaces(ctx: click.Context, output_format: str) -> None:
 
 @spaces.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the space as JSON (as stored with a study).")
-def show_space(name: str, as_json: bool) -> None:
+@format_option
+@click.option("--json", "as_json", is_flag=True, help="Print the space as JSON (as stored with a study): --format json.")
+def show_space(name: str, output_format: str, as_json: bool) -> None:
     """Show every parameter, condition and default of space NAME.
 
     NAME may be your own space, path/to/file.py[:name] or package.module:name: a Keras Tuner
@@ -51,11 +50,11 @@ def show_space(name: str, as_json: bool) -> None:
     from hpsearch.spaces.user import find_space
 
     space = find_space(name)
-    if as_json:
+    if as_json or output_format != "table":
         data = space.to_dict()
         if data.get("source"):
             data["source"] = {k: v for k, v in data["source"].items() if k != "code"}
-        click.echo(json.dumps(data, indent=2))
+        emit_data(data, "json" if as_json else output_format)
     else:
         click.echo(space.describe())
 

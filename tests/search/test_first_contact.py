@@ -164,6 +164,8 @@ def test_spaces_and_backends_in_every_format():
     spaces = json.loads(invoke("spaces", "-f", "json").output)
     assert [row["name"] for row in spaces] == sorted(SPACES)
     assert yaml.safe_load(invoke("spaces", "-f", "yaml").output) == spaces
+    one = yaml.safe_load(invoke("spaces", "show", "digits_cnn", "-f", "yaml").output)
+    assert one == json.loads(invoke("spaces", "show", "digits_cnn", "--json").output) == SPACES["digits_cnn"].to_dict()
     backends_table = invoke("backends").output
     assert_tidy(backends_table)
     backends = json.loads(invoke("backends", "-f", "json").output)

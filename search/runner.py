@@ -183,7 +183,9 @@ class SearchRunner:
         deadline = self._run_started + budget.timeout if budget.timeout is not None else None
         failures_in_row = too_slow_in_row = 0
         total = budget.trials
-        expected = self.backend.expected_trials()
+        # The backend's own count (Hyperband's schedule), unless an epoch budget ends the run first (a
+        # compare's Hyperband is given twice the iterations the budget needs).
+        expected = self.backend.expected_trials() if budget.epochs is None else None
         if expected is not None:
             total = min(total, expected) if total is not None else expected
         self.eta = EtaClock(self.backend.context.max_epochs, prunes=type(self.backend).prunes)

@@ -122,22 +122,31 @@ class HyperbandBackend(KerasTunerBackend):
         """``(bracket, round, trials)`` of one Hyperband iteration, in the order the oracle runs them."""
         return _schedule(self.oracle)
 
+    @property
+    def until_time_is_spent(self) -> bool:
+        """Brackets repeated until the time budget is spent (settings_for_budget): no count is known."""
+        return int(self.settings["hyperband_iterations"]) >= TIME_BUDGET_ITERATIONS
+
     def expected_trials(self) -> int | None:
+        if self.until_time_is_spent:
+            return None
         return 1 + self.settings["hyperband_iterations"] * sum(size for _, _, size in self.schedule())
 
     @property
     def reference_epochs(self) -> int:
         return int(self.settings.get("reference_epochs") or 0) or self.context.max_epochs
 
-    def expected_epochs(self) -> int:
+    def expected_epochs(self) -> int | None:
         """Epochs trained in all (the reference trial's included), with promoted trials continuing from
-        their earlier round."""
+        their earlier round; ``None`` when the time budget, not the schedule, ends the search."""
+        if self.until_time_is_spent:
+            return None
         return self.reference_epochs + self.settings["hyperband_iterations"] * _epochs_of_one_iteration(self.oracle)
 
     def describe_budget(self) -> str:
         brackets = self.oracle._get_num_brackets()
         iterations = self.settings["hyperband_iterations"]
-        if iterations >= TIME_BUDGET_ITERATIONS:  # settings_for_budget: the time budget ends the search
+        if self.until_time_is_spent:  # settings_for_budget: the time budget ends the search
             per_iteration = sum(size for _, _, size in self.schedule())
             return (f"the default configuration for {self.reference_epochs} epochs, then {brackets} "
                     f"bracket{'s' if brackets > 1 else ''} an iteration ({per_iteration} trials, "

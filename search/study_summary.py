@@ -176,24 +176,21 @@ def _failures(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
 
 def _next_steps(name: str, storage_flag: str, trials: list[FrozenTrial], ranked: Sequence[Any],
                 spent: str | None, schedule: bool) -> list[dict[str, str]]:
-    steps = [{"command": f"hpsearch dashboard{storage_flag}", "why": "trials and per-epoch curves in optuna-dashboard"}]
+    """The commands that take the study further, each with what it does in a few words."""
+    steps = [{"does": "browse trials, curves", "command": f"hpsearch dashboard{storage_flag}"}]
     waiting = [t for t in trials if record.is_interrupted(t) or t.state == TrialState.RUNNING]
     rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials}
+    resume = f"hpsearch resume {name}{storage_flag}"
     if any(t.number not in rerun for t in waiting):
-        steps.append({"command": f"hpsearch resume {name}{storage_flag}",
-                      "why": "go on: interrupted trials run again first"})
+        steps.append({"does": "go on, interrupted first", "command": resume})
     elif schedule:  # Hyperband: its schedule, not a count, is the budget
-        steps.append({"command": f"hpsearch resume {name}{storage_flag}",
-                      "why": "go on with the rest of the schedule, if any is left"})
+        steps.append({"does": "go on with the schedule", "command": resume})
     elif spent is None:
-        steps.append({"command": f"hpsearch resume {name}{storage_flag}", "why": "go on with the stored budget"})
+        steps.append({"does": "go on with the budget", "command": resume})
     else:
-        steps.append({"command": f"hpsearch resume {name} --trials 10{storage_flag}", "why": "run 10 more trials"})
+        steps.append({"does": "run 10 more trials", "command": f"hpsearch resume {name} --trials 10{storage_flag}"})
     if ranked:
-        best = ranked[0][0]
-        steps.append({"command": f"hpsearch retrain {name}{storage_flag}",
-                      "why": f"train trial {best.number} on train+validation, score it on the test split"})
-        steps.append({"command": f"hpsearch report {name}{storage_flag}", "why": "an HTML report with the curves"})
-        steps.append({"command": f"hpsearch export {name} --model best.keras{storage_flag}",
-                      "why": "the best model as a .keras file"})
+        steps.append({"does": f"test trial {ranked[0][0].number}", "command": f"hpsearch retrain {name}{storage_flag}"})
+        steps.append({"does": "an HTML report", "command": f"hpsearch report {name}{storage_flag}"})
+        steps.append({"does": "the best model", "command": f"hpsearch export {name} --model best.keras{storage_flag}"})
     return steps

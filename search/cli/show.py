@@ -114,11 +114,11 @@ def render(summary: dict[str, Any]) -> None:
             title=f"{failed} failed trial{'s' if failed != 1 else ''}", wrap=["REASON", "TRIALS", "FIRST MESSAGE"],
         ))
     out.print()
-    steps = Table.grid(padding=(0, 3))
-    steps.add_column(no_wrap=True)
-    steps.add_column(style="dim", overflow="fold")
+    steps = Table.grid(padding=(0, 2))
+    steps.add_column(style="dim", no_wrap=True)
+    steps.add_column(overflow="fold")  # a command to copy: on one line unless it cannot be
     for step in summary["next"]:
-        steps.add_row(escape(step["command"]), escape(step["why"]))
+        steps.add_row(escape(step["does"]), escape(step["command"]))
     out.print("[bold]Next[/bold]")
     out.print(steps)
 
@@ -157,6 +157,6 @@ def _describe_budget(budget: dict[str, Any]) -> str:
     if budget["epoch_timeout_seconds"] is not None:
         parts.append(f"epoch limit {format_seconds(budget['epoch_timeout_seconds'])}")
     parts.append(f"seed {user_value(budget['seed'])}")
-    kept = "every trial's" if budget["keep_weights"] is None else f"top {budget['keep_weights']} trials'"
-    parts.append(f"weights kept: {kept}")
+    parts.append("every trial's weights kept" if budget["keep_weights"] is None
+                 else f"weights of the top {budget['keep_weights']} kept")
     return ", ".join(parts)

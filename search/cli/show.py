@@ -114,13 +114,10 @@ def render(summary: dict[str, Any]) -> None:
             title=f"{failed} failed trial{'s' if failed != 1 else ''}", wrap=["REASON", "TRIALS", "FIRST MESSAGE"],
         ))
     out.print()
-    steps = Table.grid(padding=(0, 2))
-    steps.add_column(style="dim", no_wrap=True)
-    steps.add_column(overflow="fold")  # a command to copy: on one line unless it cannot be
-    for step in summary["next"]:
-        steps.add_row(escape(step["does"]), escape(step["command"]))
     out.print("[bold]Next[/bold]")
-    out.print(steps)
+    width = max(len(step["does"]) for step in summary["next"]) + 2
+    for step in summary["next"]:  # a command to copy stays on one line
+        click.echo(f"{step['does']:<{width}}{step['command']}")
 
 
 def _trial_label(entry: dict[str, Any]) -> str:

@@ -46,8 +46,7 @@ def configure(verbose: bool) -> None:
         hpsearch_logger.propagate = False
     hpsearch_logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("HPSEARCH_TF_LOG_LEVEL", "0")
-        logging.captureWarnings(False)
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's C++ lines too
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

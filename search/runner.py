@@ -44,6 +44,7 @@ class RunBudget:
     timeout: float | None = None
     epoch_timeout: float | None = None
     epochs: int | None = None
+    study_timeout: float | None = None  # the study's whole time budget, which messages name (default: timeout)
     max_failures_in_row: int = 5  # errors (exceptions, NaN losses): something is broken
     max_too_slow_in_row: int = 20  # trials failed by the per-epoch time limit: the space outgrows the machine
 
@@ -296,7 +297,8 @@ class SearchRunner:
         if budget.epochs is not None and spent >= budget.epochs:
             return _Claim(stop=f"epoch budget reached ({budget.epochs} epochs)")
         if deadline is not None and time.monotonic() >= deadline:
-            return _Claim(stop=f"time budget spent ({budget.timeout:g} s)")
+            stated = budget.study_timeout if budget.study_timeout is not None else budget.timeout
+            return _Claim(stop=f"time budget spent ({stated:g} s)")
         others = ", ".join(sorted({str(t.user_attrs.get(record.WORKER)) for t in running}))
         if budget.trials is not None and done + len(running) >= budget.trials:
             return _Claim(wait=f"the budget's last {len(running)} trial(s) are running in {others}")

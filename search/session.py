@@ -233,7 +233,7 @@ class SearchSession:
         if timeout is not None:
             timeout = max(0.0, timeout - self.elapsed())
         return RunBudget(trials=meta.trials, timeout=timeout, epoch_timeout=meta.epoch_timeout,
-                         epochs=meta.budget_epochs)
+                         epochs=meta.budget_epochs, study_timeout=meta.timeout)
 
     def add_elapsed(self, seconds: float) -> None:
         """Count ``seconds`` spent outside any run (a process restart) as the study's time."""

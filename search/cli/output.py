@@ -74,7 +74,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     from rich.table import Table
 
     result = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", title_style="bold",
-                   header_style="bold", pad_edge=False, show_edge=False, expand=False)
+                   header_style="bold", pad_edge=False, show_edge=False, expand=False, padding=(0, 1, 0, 0))
     for name in columns:
         result.add_column(name, justify="right" if name in right else "left",
                           no_wrap=name not in wrap, overflow="fold", max_width=None)
@@ -134,6 +134,12 @@ def local_time(moment: _dt.datetime | None) -> str:
         return "-"
     aware = moment.astimezone() if moment.tzinfo is None else moment
     return f"{aware:%Y-%m-%d %H:%M} {aware.tzname() or aware.strftime('%z')}"
+
+
+def zone_name() -> str:
+    """This machine's time zone as ``local_time`` names it (``UTC``, ``CET``...)."""
+    now = _dt.datetime.now().astimezone()
+    return now.tzname() or now.strftime("%z")
 
 
 def number_ranges(numbers: Iterable[int]) -> str:

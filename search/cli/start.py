@@ -9,6 +9,7 @@ import click
 
 from hpsearch.search.cli import restart
 from hpsearch.search.cli.options import BACKEND_NAME, data_options, format_seconds, parse_key_values, storage_option
+from hpsearch.search.cli.output import wrap
 
 if TYPE_CHECKING:
     from hpsearch.search.session import SearchSession
@@ -176,7 +177,7 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     trials = earlier.trials + summary.trials_run
     run_started = earlier.run_started if earlier.restarts else time.time() - summary.seconds
     if summary.recycle:
-        click.echo(f"Restarting: {summary.stop_reason}; the search goes on in a fresh process.")
+        click.echo(wrap(f"Restarting: {summary.stop_reason}; the search goes on in a fresh process.", indent=12))
         session.close()
         restart.replace_process(plan.study_name, plan.storage_url, quiet,
                                 restart.Before(earlier.restarts + 1, trials, run_started))

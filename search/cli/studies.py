@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from hpsearch.search.cli.output import console, emit_data, format_option, local_time, table
+from hpsearch.search.cli.output import console, emit_data, format_option, local_time, table, zone_name
 from hpsearch.search.cli.options import storage_option
 from hpsearch.search.study_summary import describe_counts, iso_time, state_counts
 
@@ -53,11 +53,12 @@ def studies(storage: str | None, output_format: str) -> None:
     if not rows:
         click.echo(f"No studies in {mask_password(url)}.")
         return
+    zone = zone_name()
     console().print(table(
-        ["STUDY", "SPACE", "BACKEND", "TRIALS", "BEST", "STARTED"],
+        ["STUDY", "SPACE", "BACKEND", "TRIALS", "BEST", f"STARTED ({zone})"],
         [(row["name"], row["space"] or "-", row["backend"] or "-",
           f"{row['trials']['total']}: {describe_counts(row['trials'])}" if row["trials"]["total"] else "none",
           f"{row['best_value']:.4f}" if row["best_value"] is not None else "-",
-          local_time(row["_started"])) for row in rows],
-        wrap=["STUDY", "TRIALS"], right=["BEST"],
+          local_time(row["_started"]).removesuffix(f" {zone}")) for row in rows],
+        wrap=["TRIALS", "SPACE"], right=["BEST"],  # a study's name is never broken
     ))

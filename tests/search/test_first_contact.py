@@ -149,7 +149,8 @@ def test_show_groups_failures_by_reason(studies_url):
 def test_studies_lists_states_in_words_with_zoned_times(studies_url):
     table = invoke("studies", "--storage", studies_url).output
     assert_tidy(table)
-    assert re.search(r"^slow\s+digits_mlp\s+tpe\s+3: 3 failed\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d \S+$", table, re.M)
+    assert re.search(r"^slow\s+digits_mlp\s+tpe\s+3: 3 failed\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d$", table, re.M)
+    assert re.search(r"^STUDY\s+SPACE\s+BACKEND\s+TRIALS\s+BEST\s+STARTED \(\S+\)$", table, re.M)  # the zone
     listed = json.loads(invoke("studies", "--storage", studies_url, "-f", "json").output)
     assert [row["name"] for row in listed] == ["hb", "slow"]
     hb = optuna.load_study(study_name="hb", storage=studies_url)

@@ -235,7 +235,7 @@ class SearchRunner:
             summary.outcomes.append(outcome)
             if self.memory_guard is not None:
                 self.memory_guard.trial_done()
-            self.eta.trial_finished(seconds, len([step for step in outcome.history if step > proposal.initial_epoch]))
+            self.eta.trial_finished(len([step for step in outcome.history if step > proposal.initial_epoch]))
             plan_eta()
             self.progress.trial_finished(proposal, outcome, seconds, self.eta.eta())
             self._stop_if_interrupted(summary)
@@ -337,6 +337,10 @@ class SearchRunner:
         """Store the study's elapsed seconds (what a resumed --timeout and the reports count)."""
         self.storage.set_study_system_attr(self.study_id, record.STUDY_ELAPSED, round(self.elapsed(), 3))
 
+    def _epoch_finished(self, proposal: Proposal, step: int, value: float) -> None:
+        self.eta.epoch_done()
+        self.progress.epoch_finished(proposal, step, value, self.eta.eta(step - proposal.initial_epoch))
+
     def run_trial(self, proposal: Proposal, limits: TrialLimits | None = None,
                   announce: Callable[[], None] | None = None) -> Outcome:
         """Build, train and record one proposal; tell the backend unless the trial was interrupted.
@@ -348,8 +352,7 @@ class SearchRunner:
         monitor = TrialMonitor(
             proposal, self.space.objective, recorder, self.checkpoints, limits, self.interrupt,
             should_prune=lambda step: self.backend.should_prune(proposal, step),
-            on_epoch=lambda step, value: self.progress.epoch_finished(
-                proposal, step, value, self.eta.eta(step - proposal.initial_epoch)),
+            on_epoch=lambda step, value: self._epoch_finished(proposal, step, value),
         )
         attrs: dict[str, Any] = {}
         interrupted = False

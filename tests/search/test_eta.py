@@ -1,8 +1,6 @@
 """The run's ETA: epochs left (budget, schedule, trials) x the seconds per epoch measured in the run."""
 from __future__ import annotations
 
-import time
-
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
@@ -23,51 +21,77 @@ def finished(number: int, epochs: int, state: TrialState = TrialState.COMPLETE, 
     return trial
 
 
+class Clock:
+    """A clock the test moves by hand: the arithmetic of the estimate, not the machine's speed."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def train(eta: EtaClock, clock: Clock, epochs: int, start_seconds: float, epoch_seconds: float) -> None:
+    """One trial through the clock: its start-up, then ``epochs`` epochs."""
+    eta.trial_started()
+    clock.now += start_seconds
+    for _ in range(epochs):
+        clock.now += epoch_seconds
+        eta.epoch_done()
+    eta.trial_finished(epochs)
+
+
 def test_a_schedule_in_epochs_counts_the_long_trials_still_to_come():
-    # Hyperband's end: 4 short trials done (1 epoch each), one trial of 20 epochs left, 2 s per epoch.
-    clock = EtaClock(max_epochs=20, prunes=False)
-    done = [finished(n, 1) for n in range(4)]
+    # Hyperband's end: 4 trials of 2 epochs done (1 s to start, 2 s an epoch), one of 20 epochs left.
+    clock = Clock()
+    eta = EtaClock(max_epochs=20, prunes=False, clock=clock)
+    done = [finished(n, 2) for n in range(4)]
     for _ in done:
-        clock.trial_finished(seconds=2.0, epochs=1)
-    clock.plan(done, total_trials=5, budget_epochs=None, schedule_epochs=24, deadline=None)
-    assert clock.epochs_left == 20
-    assert clock.eta() == pytest.approx(40.0)  # a count of trials would say 1 trial x 2 s
+        train(eta, clock, 2, start_seconds=1.0, epoch_seconds=2.0)
+    assert eta.seconds_per_epoch() == pytest.approx(2.0) and eta.seconds_per_trial() == pytest.approx(1.0)
+    eta.plan(done, total_trials=5, budget_epochs=None, schedule_epochs=28, deadline=None)
+    assert eta.epochs_left == 20 and eta.trials_left == 1
+    assert eta.eta() == pytest.approx(20 * 2.0 + 1.0)  # a count of trials would say 1 x 5 s
 
 
 def test_the_least_of_trial_budget_epoch_budget_and_deadline():
-    clock = EtaClock(max_epochs=5, prunes=False)
+    clock = Clock()
+    eta = EtaClock(max_epochs=5, prunes=False, clock=clock)
     done = [finished(0, 5), finished(1, 5), finished(2, 3, TrialState.FAIL, interrupted=True)]
-    clock.trial_finished(seconds=10.0, epochs=5)
-    clock.trial_finished(seconds=10.0, epochs=5)
-    clock.plan(done, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=None)
-    assert clock.epochs_left == 8 * 5  # the interrupted trial does not count: it runs again
-    assert clock.eta() == pytest.approx(80.0)
-    clock.plan(done, total_trials=10, budget_epochs=20, schedule_epochs=None, deadline=None)
-    assert clock.epochs_left == 20 - 13  # every epoch trained counts against an epoch budget
-    clock.plan(done, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=time.monotonic() + 30)
-    assert clock.eta() == pytest.approx(30.0, abs=1.0)
+    train(eta, clock, 5, start_seconds=0.0, epoch_seconds=2.0)
+    train(eta, clock, 5, start_seconds=0.0, epoch_seconds=2.0)
+    eta.plan(done, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=None)
+    assert eta.epochs_left == 8 * 5  # the interrupted trial does not count: it runs again
+    assert eta.eta() == pytest.approx(80.0)
+    eta.plan(done, total_trials=10, budget_epochs=20, schedule_epochs=None, deadline=None)
+    assert eta.epochs_left == 20 - 13  # every epoch trained counts against an epoch budget
+    eta.plan(done, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=clock.now + 30)
+    assert eta.eta() == pytest.approx(30.0)
 
 
 def test_pruned_searches_plan_on_the_epochs_trials_really_train():
-    clock = EtaClock(max_epochs=20, prunes=True)
+    clock = Clock()
+    eta = EtaClock(max_epochs=20, prunes=True, clock=clock)
     done = [finished(n, 2, TrialState.PRUNED) for n in range(4)]
     for _ in done:
-        clock.trial_finished(seconds=4.0, epochs=2)
-    clock.plan(done, total_trials=14, budget_epochs=None, schedule_epochs=None, deadline=None)
-    assert clock.epochs_left == 10 * 2
-    assert clock.eta() == pytest.approx(40.0)
+        train(eta, clock, 2, start_seconds=0.0, epoch_seconds=2.0)
+    eta.plan(done, total_trials=14, budget_epochs=None, schedule_epochs=None, deadline=None)
+    assert eta.epochs_left == 10 * 2
+    assert eta.eta() == pytest.approx(40.0)
 
 
 def test_within_a_trial_the_eta_falls_with_each_epoch():
-    clock = EtaClock(max_epochs=3, prunes=False)
-    clock.plan([], total_trials=2, budget_epochs=None, schedule_epochs=None, deadline=None)
-    clock.trial_started()
-    assert clock.eta() is None  # nothing measured yet
-    time.sleep(0.05)
-    first = clock.eta(done=1)
-    assert first is not None and first > 0
-    per_epoch = clock.seconds_per_epoch(done=1)
-    assert first == pytest.approx(5 * per_epoch, rel=0.2)
+    clock = Clock()
+    eta = EtaClock(max_epochs=3, prunes=False, clock=clock)
+    eta.plan([], total_trials=2, budget_epochs=None, schedule_epochs=None, deadline=None)
+    eta.trial_started()
+    assert eta.eta() is None  # nothing measured yet
+    clock.now += 4.0
+    eta.epoch_done()
+    assert eta.eta(done=1) == pytest.approx(5 * 4.0)  # start-up and epoch not told apart yet
+    clock.now += 3.0
+    eta.epoch_done()
+    assert eta.eta(done=2) == pytest.approx(4 * 3.0)  # an epoch: 3 s, measured between two ends
 
 
 def test_a_real_hyperband_run_reports_an_eta_from_its_schedule(sqlite_url):

@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                       ["--configs", "12", "--train", "50000"]),
     "time_to_accuracy": ("time_to_accuracy.py", ["--seeds", "1", "--timeout", "120", "--train-samples", "10000"],
                          ["--seeds", "5", "--retrain"]),
+    "eta_accuracy": ("eta_accuracy.py", [], ["--space", "mnist_cnn", "--train-samples", "5000"]),
     "report_large_study": ("report_large_study.py", ["--trials", "2000", "--repeat", "1"],
                            ["--trials", "10000", "--repeat", "3"]),
     "report_large_study_postgres": ("report_large_study.py",

@@ -40,6 +40,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                       ["--configs", "12", "--train", "50000"]),
     "time_to_accuracy": ("time_to_accuracy.py", ["--seeds", "1", "--timeout", "120", "--train-samples", "10000"],
                          ["--seeds", "5", "--retrain"]),
+    "local_storage_workers": ("local_storage_workers.py", ["--trials", "100"],
+                              ["--trials", "500", "--processes", "1,2,4,8"]),
     "eta_accuracy": ("eta_accuracy.py", [], ["--space", "mnist_cnn", "--train-samples", "5000"]),
     "report_large_study": ("report_large_study.py", ["--trials", "2000", "--repeat", "1"],
                            ["--trials", "10000", "--repeat", "3"]),

@@ -138,5 +138,16 @@ def check_compare_values(*, backends: list[str] | tuple[str, ...] = (), seeds: i
                          why=f" (its studies NAME-BACKEND-sSEED must fit in {STUDY_NAME_MAX})" if suffix else "")
 
 
-__all__ = ["MAX_COMPARE_SEEDS", "SEED_MAX", "STUDY_NAME_MAX", "check_compare_values", "check_finite", "check_positive", "check_resume_values", "check_seed",
+def check_names(space: str, backends: list[str]) -> None:
+    """The space and backend names, before TensorFlow is imported."""
+    from hpsearch.search.backends.registry import check_backend_name
+    from hpsearch.spaces.user import check_space_name
+
+    check_space_name(space)
+    for backend in backends:
+        if backend.strip():
+            check_backend_name(backend.strip())
+
+
+__all__ = ["MAX_COMPARE_SEEDS", "SEED_MAX", "STUDY_NAME_MAX", "check_compare_values", "check_finite", "check_names", "check_positive", "check_resume_values", "check_seed",
            "check_start_values", "check_study_name", "shown"]

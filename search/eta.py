@@ -17,9 +17,9 @@ from hpsearch.storage import record
 class EtaClock:
     """Measures this run's seconds per epoch and per trial and tells the seconds left.
 
-    The runner calls ``plan`` between trials (what is left, the next trial included),
-    ``trial_started``, ``epoch_done`` after each epoch and ``trial_finished``; ``eta(done)`` answers at
-    any point, ``done`` being the epochs the running trial has trained so far.
+    The runner calls ``plan`` before each trial (what is left, that trial included), ``trial_started``,
+    ``epoch_done`` after each epoch and ``trial_finished`` (which takes the trial off what is left);
+    ``eta(done)`` answers at any point, ``done`` being the epochs the running trial has trained so far.
     """
 
     def __init__(self, max_epochs: int, prunes: bool, clock: Callable[[], float] = time.monotonic) -> None:
@@ -84,6 +84,10 @@ class EtaClock:
         self.epochs += epochs
         self.trials += 1
         self._last_epoch = None
+        if self.epochs_left is not None:
+            self.epochs_left = max(0, self.epochs_left - epochs)
+        if self.trials_left is not None:
+            self.trials_left = max(0.0, self.trials_left - 1)
 
     def seconds_per_epoch(self, done: int = 0) -> float | None:
         """An epoch's seconds once a trial runs: measured between epochs' ends, else (no trial of

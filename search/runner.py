@@ -61,6 +61,7 @@ class _Claim:
     limits: TrialLimits | None = None
     position: int = 0
     proposal: Proposal | None = None
+    trials: list[FrozenTrial] = field(default_factory=list)  # the study as the claim read it
 
 
 @dataclass
@@ -190,12 +191,6 @@ class SearchRunner:
         if expected is not None:
             total = min(total, expected) if total is not None else expected
         self.eta = EtaClock(self.backend.context.max_epochs, prunes=type(self.backend).prunes)
-
-        def plan_eta() -> None:
-            self.eta.plan(self.study.get_trials(deepcopy=False), total, budget.epochs,
-                          self.backend.expected_epochs(), deadline)
-
-        plan_eta()  # then after each trial: the epochs left, the next trial's included
         while True:
             self._stop_if_interrupted(summary)
             with self.lock:
@@ -222,6 +217,8 @@ class SearchRunner:
             if self.memory_guard is not None:
                 self.memory_guard.trial_started()
             trial_started = time.monotonic()
+            # What is left, this trial included, from the study as the claim read it (no second read).
+            self.eta.plan(claim.trials, total, budget.epochs, self.backend.expected_epochs(), deadline)
             self.eta.trial_started()
             try:
                 outcome = self.run_trial(proposal, claim.limits, announce=self._announcer(proposal, claim.position,
@@ -236,7 +233,6 @@ class SearchRunner:
             if self.memory_guard is not None:
                 self.memory_guard.trial_done()
             self.eta.trial_finished(len([step for step in outcome.history if step > proposal.initial_epoch]))
-            plan_eta()
             self.progress.trial_finished(proposal, outcome, seconds, self.eta.eta())
             self._stop_if_interrupted(summary)
             if outcome.state != "FAIL":
@@ -309,7 +305,7 @@ class SearchRunner:
             epoch_timeout=budget.epoch_timeout,
             epochs_left=None if budget.epochs is None else budget.epochs - spent - reserved,
         )
-        return _Claim(limits=limits, position=done + len(running) + 1)
+        return _Claim(limits=limits, position=done + len(running) + 1, trials=trials)
 
     def _wait(self, reason: str, deadline: float | None, summary: RunSummary) -> None:
         """Wait (Ctrl-C still stops) before asking again; say why once per reason."""

@@ -59,6 +59,8 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
                          timeout=timeout, max_epochs=max_epochs, epoch_timeout=epoch_timeout,
                          train_samples=train_samples, name=name)
     if resume_name is None and space is not None and backends is not None:
+        from hpsearch.search.checks import check_names
+
         check_names(space, backends.split(","))
     targets = parse_targets(target_text) if target_text is not None else None
     from hpsearch.search.compare import CompareRequest, check_runs, plan_compare, stored_plan
@@ -92,17 +94,6 @@ def compare(space: str | None, backends: str | None, seeds: int, budget_epochs: 
     check_runs(plan, url)  # every run's input, before the first study is written
     _run(plan, url, quiet)
     _report(plan.name, url, targets, output, fmt)
-
-
-def check_names(space: str, backends: list[str]) -> None:
-    """The space and backend names, before TensorFlow is imported."""
-    from hpsearch.search.backends.registry import check_backend_name
-    from hpsearch.spaces.user import check_space_name
-
-    check_space_name(space)
-    for backend in backends:
-        if backend.strip():
-            check_backend_name(backend.strip())
 
 
 def _run(plan, url: str, quiet: bool) -> None:

@@ -33,9 +33,9 @@ class BackendName(click.ParamType):
 
 
 def _backend_names() -> list[str]:
-    from importlib import metadata
+    from hpsearch.search.backends.registry import backend_names
 
-    return sorted({ep.name for ep in metadata.entry_points(group="hpsearch.backends")})
+    return backend_names()
 
 
 BACKEND_NAME = BackendName()

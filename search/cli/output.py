@@ -38,10 +38,9 @@ class _EchoConsole:
 
     def __init__(self, stderr: bool = False) -> None:
         self.stderr = stderr
-        stream = click.get_text_stream("stderr" if stderr else "stdout")
-        self.terminal = _isatty(stream)
+        self.terminal = _isatty(click.get_text_stream("stderr" if stderr else "stdout"))
         self.color = self.terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-        self.width = shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns if self.terminal else PLAIN_WIDTH
+        self.width = terminal_width(stderr)
 
     def print(self, *renderables: Any, style: str | None = None) -> None:
         import io
@@ -128,6 +127,11 @@ def user_value(value: Any) -> str:
     return str(value)
 
 
+def param_value(value: Any) -> str:
+    """A parameter's value as the console shows it: ``user_value``, floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else user_value(value)
+
+
 def local_time(moment: _dt.datetime | None) -> str:
     """A naive local time (as Optuna hands them out) with its zone: ``2026-12-03 20:30 UTC``."""
     if moment is None:
@@ -157,9 +161,9 @@ def number_ranges(numbers: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
-def terminal_width() -> int:
-    """The width lines wrap at: the terminal's, ``PLAIN_WIDTH`` when stdout is not a terminal."""
-    if _isatty(click.get_text_stream("stdout")):
+def terminal_width(stderr: bool = False) -> int:
+    """The width lines wrap at: the terminal's, ``PLAIN_WIDTH`` when stdout (stderr) is not a terminal."""
+    if _isatty(click.get_text_stream("stderr" if stderr else "stdout")):
         return max(40, shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns)
     return PLAIN_WIDTH
 

@@ -6,7 +6,6 @@ appear only on a terminal.
 """
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,22 +15,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search.backends._base import Outcome, Proposal
 from hpsearch.search.cli.options import format_seconds
-from hpsearch.search.cli.output import console
+from hpsearch.search.cli.output import console, param_value, wrap
 from hpsearch.spaces.space import Objective
 
 STATE_STYLES = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
 
 
 def format_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_short(v)}" for k, v in params.items())
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+    return " ".join(f"{k}={param_value(v)}" for k, v in params.items())
 
 
 class ConsoleProgress:
@@ -104,18 +95,17 @@ class ConsoleProgress:
 
     def _line(self, text: str, style: str | None = None, parts: str | None = None) -> None:
         """``text`` wrapped at the width; with ``parts``, broken only between the parts it separates."""
-        width, indent = max(40, self.width), " " * (len(self._counter()) + 1)
-        lines = textwrap.wrap(text, width=width, subsequent_indent=indent,
-                              break_on_hyphens=False, break_long_words=False) or [""]
-        if parts is not None and len(lines) > 1:
+        width, indent = max(40, self.width), len(self._counter()) + 1
+        if parts is None or len(text) <= width:
+            lines = wrap(text, indent=indent, width=width).split("\n")
+        else:
             pieces = text.split(parts)
-            lines = textwrap.wrap(pieces[0], width=width, subsequent_indent=indent, break_on_hyphens=False,
-                                  break_long_words=False) or [""]
+            lines = wrap(pieces[0], indent=indent, width=width).split("\n")
             for piece in pieces[1:]:
                 if len(lines[-1]) + len(parts) + len(piece) <= width:
                     lines[-1] += parts + piece
                 else:
-                    lines.append(indent + "| " + piece)
+                    lines.append(" " * indent + "| " + piece)
         if self._bar is not None:
             self._bar.print("\n".join(lines), style)
         else:

@@ -43,8 +43,9 @@ def print_header(session: SearchSession, url: str, budget: Any) -> None:
         limits.append(f"{budget.trials} trials")
     if budget.epochs:
         limits.append(f"{budget.epochs} epochs in all")
-    if session.backend.describe_budget():
-        limits.append(session.backend.describe_budget())
+    schedule = session.backend.describe_budget()
+    if schedule:
+        limits.append(schedule)
     if budget.timeout:
         limits.append(f"timeout {format_seconds(budget.timeout)}")
     if budget.epoch_timeout:

@@ -13,6 +13,7 @@ from hpsearch.search.cli.output import (
     format_option,
     local_time,
     number_ranges,
+    param_value,
     table,
     user_value,
 )
@@ -36,13 +37,14 @@ def show(study_name: str, storage: str | None, top: int, output_format: str) -> 
       hpsearch show my-study --top 10 --format yaml
     """
     from hpsearch.storage.studies import load_study, study_meta
-    from hpsearch.storage.urls import DEFAULT_STORAGE_URL, mask_password
+    from hpsearch.search.cli.run_lines import storage_flag
+    from hpsearch.storage.urls import mask_password
 
     rdb, url = open_existing(storage)
     study = load_study(rdb, study_name)  # a missing study: one line naming the storage's studies
     shown_url = mask_password(url)
     summary = collect(rdb, study_name, study_meta(rdb, study_name), top, (study.metric_names or ["value"])[0],
-                      storage_flag=f" --storage {shown_url}" if url != DEFAULT_STORAGE_URL else "")
+                      storage_flag=storage_flag(shown_url))
     summary["storage"] = shown_url
     if output_format != "table":
         emit_data({k: v for k, v in summary.items() if not k.startswith("_")}, output_format)
@@ -51,13 +53,7 @@ def show(study_name: str, storage: str | None, top: int, output_format: str) -> 
 
 
 def _params_text(params: dict[str, Any]) -> str:
-    return "  ".join(f"{k}={_value(v)}" for k, v in params.items())
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return user_value(value)
+    return "  ".join(f"{k}={param_value(v)}" for k, v in params.items())
 
 
 def render(summary: dict[str, Any]) -> None:
@@ -138,7 +134,7 @@ def _render_best(out: Any, best: dict[str, Any], metric: str) -> None:
         loss = retrain.get("test_loss")
         out.print(f"  retrained on train+validation for {retrain.get('epochs')} epochs: test accuracy "
                   f"{retrain['test_accuracy']:.4f}" + (f", test loss {loss:.4f}" if loss is not None else ""))
-    cells = [escape(f"{name} = {_value(value)}") for name, value in best["params"].items()]
+    cells = [escape(f"{name} = {param_value(value)}") for name, value in best["params"].items()]
     if cells:
         out.print(Columns(cells, padding=(0, 3), column_first=True, expand=False), style=None)
 

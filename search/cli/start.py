@@ -67,7 +67,7 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
                        train_samples=train_samples, budget_epochs=budget_epochs, seed=seed, study=study)
-    from hpsearch.search.cli.compare import check_names
+    from hpsearch.search.checks import check_names
 
     check_names(space, [backend])
     from hpsearch.search.data_plan import DataRequest, check_request

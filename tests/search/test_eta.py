@@ -52,6 +52,8 @@ def test_a_schedule_in_epochs_counts_the_long_trials_still_to_come():
     eta.plan(done, total_trials=5, budget_epochs=None, schedule_epochs=28, deadline=None)
     assert eta.epochs_left == 20 and eta.trials_left == 1
     assert eta.eta() == pytest.approx(20 * 2.0 + 1.0)  # a count of trials would say 1 x 5 s
+    train(eta, clock, 20, start_seconds=1.0, epoch_seconds=2.0)  # the plan moves on without reading the study
+    assert eta.epochs_left == 0 and eta.trials_left == 0 and eta.eta() == 0
 
 
 def test_the_least_of_trial_budget_epoch_budget_and_deadline():

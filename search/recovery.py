@@ -119,3 +119,25 @@ class Heartbeat:
                 pass
             if self._stop.wait(timeout=interval):
                 return
+
+
+def running_trial_workers(study: Any) -> list[tuple[FrozenTrial, str | None, str]]:
+    """Each RUNNING trial of ``study`` as ``(trial, dead_reason, worker)``, read only.
+
+    ``dead_reason`` is what ``fail_interrupted_trials`` would record (after ``"interrupted: "``), or
+    ``None`` when the trial's worker counts as alive (a process of this host that exists, this very
+    process, or a worker elsewhere whose heartbeat is within the grace period): such a trial must not
+    be touched. ``worker`` is its ``worker`` attribute as ``host:pid`` (``"unknown worker"`` without one).
+    Nothing is written; the storage needs a heartbeat interval for workers on other hosts to be judged.
+    """
+    storage = study._storage
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    stale_ids = _stale_by_heartbeat(storage, storage.get_study_id_from_name(study.study_name))
+    classified = []
+    for trial in running:
+        parsed = record.parse_worker(trial.user_attrs.get(record.WORKER))
+        worker = record.format_worker(*parsed) if parsed is not None else "unknown worker"
+        classified.append((trial, _dead_reason(trial, stale_ids), worker))
+    return classified

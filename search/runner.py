@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from hpsearch.spaces.references import UserCodeError
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import TrialCheckpoints
+from hpsearch.storage.locks import StudyLock
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class Progress(Protocol):
 
     def waiting(self, reason: str) -> None: ...
 
+    def carry_best(self, trials: list[FrozenTrial]) -> None: ...
+
 
 class SilentProgress:
     def trial_started(self, proposal: Proposal, index: int, total: int | None) -> None:
@@ -95,6 +97,9 @@ class SilentProgress:
         pass
 
     def waiting(self, reason: str) -> None:
+        pass
+
+    def carry_best(self, trials: list[FrozenTrial]) -> None:
         pass
 
 
@@ -127,8 +132,8 @@ class SearchRunner:
         self.progress = progress or SilentProgress()
         self.artifact_store = artifact_store
         # The study lock (storage.locks.StudyLock) that makes recover/claim/ask and tell one step
-        # across processes; a bare RLock when the runner is the study's only user.
-        self.lock = lock if lock is not None else threading.RLock()
+        # across processes; a process-only one when the runner is the study's only user.
+        self.lock = lock if lock is not None else StudyLock.in_process()
         self._waiting_for = ""
         self.memory_guard = memory_guard  # set: stop between trials once memory grew (the CLI restarts)
         self.keep_weights = keep_weights  # best weights kept for this many top trials (search.retention)
@@ -195,6 +200,8 @@ class SearchRunner:
             self._stop_if_interrupted(summary)
             with self.lock:
                 claim = self._claim(budget, deadline)
+                while claim.stop is None and claim.wait is None and self.lock.ensure_held():
+                    claim = self._claim(budget, deadline)  # the lock was lost: another worker may have claimed
                 if claim.stop is None and claim.wait is None:
                     restart = self._restart_reason(claim.position, total)
                     if restart is not None:
@@ -214,6 +221,7 @@ class SearchRunner:
                 self._wait(claim.wait or "", deadline, summary)
                 continue
             proposal = claim.proposal
+            self.progress.carry_best(claim.trials)  # other workers' trials count toward the best too
             if self.memory_guard is not None:
                 self.memory_guard.trial_started()
             trial_started = time.monotonic()
@@ -491,6 +499,7 @@ class SearchRunner:
         attrs[record.WORKER_MEMORY_MB] = round(resident_mb(), 1)
         publish_best_weights(self.artifact_store, self.storage, self.checkpoints, recorder.proposal)
         with self.lock:  # the trial's end and the backend's lesson, one step for other workers
+            self.lock.ensure_held()  # nothing read yet under it: a lock taken again is enough
             recorder.finish(outcome, attrs, elapsed=self.elapsed())
             if tell:
                 self.backend.tell(recorder.proposal, outcome)

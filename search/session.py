@@ -6,6 +6,7 @@ runs it. Bad input raises an error whose message is one complete line.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 from dataclasses import dataclass
@@ -240,6 +241,10 @@ class SearchSession:
         study_id = self.storage.get_study_id_from_name(self.study.study_name)
         self.storage.set_study_system_attr(study_id, record.STUDY_ELAPSED, round(self.elapsed() + seconds, 3))
 
+    def counted_trials(self) -> int:
+        """Trials of the study that count toward its budget (every worker's)."""
+        return record.counted_trials(self.study.get_trials(deepcopy=False))
+
     def elapsed(self) -> float:
         """Seconds the study's runs have spent so far."""
         study_id = self.storage.get_study_id_from_name(self.study.study_name)
@@ -247,8 +252,9 @@ class SearchSession:
 
 
 def open_working_storage(url: str) -> Any:
-    """The storage a search runs on: with heartbeats, so other workers can tell if this one dies."""
-    return open_storage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    """The storage a search runs on: with heartbeats, so other workers can tell if this one dies, and
+    a SQLite file in WAL mode, so several local workers share it (``storage.studies.open_storage``)."""
+    return open_storage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS, wal=True)
 
 
 @dataclass
@@ -258,10 +264,15 @@ class ResumeRequest:
     trials: int | None = None
     timeout: float | None = None
     budget_epochs: int | None = None
+    artifacts: str | None = None  # a worker's --artifacts: the shared artifacts folder as this host sees it
+    worker: bool = False  # `hpsearch worker`: the study's artifacts folder must be reachable from here
 
 
 def resume_session(request: ResumeRequest) -> SearchSession:
-    """Validate a resume and open the study's session; ``trials``/``timeout`` extend the stored budget."""
+    """Validate a resume and open the study's session; ``trials``/``timeout`` extend the stored budget.
+
+    ``artifacts`` (a worker on another host) replaces, for this process only, the root of the
+    study's artifacts folder; the study keeps the path it was started with."""
     check_resume_values(study=request.study, trials=request.trials, timeout=request.timeout,
                         budget_epochs=request.budget_epochs)
     url = resolve_url(request.storage)
@@ -272,6 +283,9 @@ def resume_session(request: ResumeRequest) -> SearchSession:
     meta = study_meta(storage, request.study)
     if meta is None:
         raise UserError(f"Study '{request.study}' was not started by hpsearch: it has no hpsearch settings to resume from.")
+    stored_artifacts = meta.artifacts
+    if request.worker or request.artifacts is not None:
+        meta.artifacts = str(worker_artifacts(meta.artifacts, request.artifacts))
     note = check_compatible(meta)
     backend_cls = get_backend(meta.backend)
     space, dataset = study_space_and_data(meta)
@@ -288,8 +302,28 @@ def resume_session(request: ResumeRequest) -> SearchSession:
     session.notes = [note] if note else []
     if request.trials is not None or request.timeout is not None or request.budget_epochs is not None:
         with session.lock:
-            save_meta(storage, study_id, meta)
+            save_meta(storage, study_id, dataclasses.replace(meta, artifacts=stored_artifacts))
     return session
+
+
+def worker_artifacts(stored: str, given: str | None) -> Path:
+    """The study's artifacts folder as this worker reaches it: under ``given`` (``--artifacts``, the
+    shared root as this host mounts it) by the folder name the study stored, or the stored path.
+
+    ``UserError`` when that root is not on this machine: a worker writes every checkpoint there, and a
+    wrong folder would keep its weights from the other workers."""
+    folder = Path(stored)
+    if given is not None:
+        root = Path(given).expanduser()
+        if not root.is_dir():
+            raise UserError(f"--artifacts folder {root} does not exist: give the shared artifacts folder (the one "
+                            f"holding {folder.name}/) as this machine mounts it.")
+        check_artifact_root(root, "--artifacts folder")
+        return root.resolve() / folder.name
+    if not folder.parent.is_dir():
+        raise UserError(f"The study's artifacts folder {folder} is not on this machine: give the shared folder "
+                        f"holding {folder.name}/ with --artifacts DIR (workers share checkpoints through it).")
+    return folder
 
 
 def study_space_and_data(meta: StudyMeta) -> tuple[Space, Dataset]:
@@ -304,7 +338,6 @@ def restore_user_code(space: Space, artifacts: Path) -> Space:
     source = space.source
     if not source or not source.get("path") or Path(source["path"]).is_file() or not source.get("code"):
         return space
-    import dataclasses
 
     copy = artifacts / "space" / Path(source["path"]).name
     if not copy.is_file():

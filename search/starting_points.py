@@ -128,6 +128,11 @@ def starting_point(
     except UnreadableCheckpoint as error:
         attrs[record.CHECKPOINT_UNREADABLE] = str(error)
         attrs[record.WEIGHTS_MISSING] = True
+    if attrs.get(record.WEIGHTS_MISSING):
+        # Fresh weights need every epoch of the schedule (a worker that cannot reach its parent's
+        # checkpoint, a dropped file): the trial trains from epoch 0 to its target, and its value is
+        # still that of its own round's epochs, comparable with the promotions that continued.
+        return StartingPoint(0, attrs=attrs)
     return StartingPoint(proposal.initial_epoch, attrs=attrs)
 
 

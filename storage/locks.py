@@ -42,6 +42,10 @@ class _Holder:
     def release(self) -> None:
         raise NotImplementedError
 
+    def still_held(self) -> bool:
+        """Whether the lock taken is still this process's (a server's goes with its connection)."""
+        return True
+
 
 class _ProcessOnly(_Holder):
     """In-memory databases live in one process: the ``RLock`` is the whole lock."""
@@ -123,6 +127,18 @@ class _ServerLock(_Holder):
             return False
         return bool(got)
 
+    def still_held(self) -> bool:
+        import sqlalchemy
+
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(sqlalchemy.text("SELECT 1")).scalar()
+        except sqlalchemy.exc.DBAPIError:
+            self._drop()  # the server ended the connection, and the lock with it
+            return False
+        return True
+
     def release(self) -> None:
         import sqlalchemy
 
@@ -165,22 +181,42 @@ class StudyLock:
         self._local = threading.RLock()
         self._depth = 0
 
+    @classmethod
+    def in_process(cls) -> StudyLock:
+        """A lock for a study only this process uses (threads take turns)."""
+        return cls("sqlite://", 0)
+
     def acquire(self) -> None:
         self._local.acquire()
         if self._depth == 0:
-            deadline = time.monotonic() + self.timeout
             try:
-                while not self._holder.try_acquire():
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(
-                            f"Another process held the lock of study #{self.study_id} in "
-                            f"{mask_password(self.url)} for over {self.timeout:g} s."
-                        )
-                    time.sleep(POLL_SECONDS)
+                self._wait_for_holder()
             except BaseException:
                 self._local.release()
                 raise
         self._depth += 1
+
+    def _wait_for_holder(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self._holder.try_acquire():
+            if time.monotonic() >= deadline:
+                raise LockTimeout(
+                    f"Another process held the lock of study #{self.study_id} in "
+                    f"{mask_password(self.url)} for over {self.timeout:g} s."
+                )
+            time.sleep(POLL_SECONDS)
+
+    def ensure_held(self) -> bool:
+        """Inside the lock: take it again if it was lost meanwhile (a server lock goes with its dropped
+        connection, and another process may then have taken it); ``True`` if so, and what was read
+        under it before may be stale. Call it before a step's writes: a check, not a fence, so a
+        connection that drops during the writes themselves still goes unnoticed."""
+        if self._depth == 0:
+            raise RuntimeError("ensure_held() outside the lock")
+        if self._holder.still_held():
+            return False
+        self._wait_for_holder()
+        return True
 
     def release(self) -> None:
         self._depth -= 1

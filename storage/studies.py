@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from hpsearch.storage import record
-from hpsearch.storage.urls import StorageError, check_url, mask_password
+from hpsearch.storage.urls import StorageError, check_url, mask_password, sqlite_path
 
 
 def hpsearch_version() -> str:
@@ -79,8 +79,12 @@ def _scrub(message: str, url: str) -> str:
     return first_line.replace(password, "***") if password else first_line
 
 
+SQLITE_BUSY_TIMEOUT = 60  # seconds a SQLite writer waits for another process's write to end
+
+
 def open_storage(
-    url: str, must_exist: bool = False, heartbeat_interval: int | None = None, grace_period: int | None = None
+    url: str, must_exist: bool = False, heartbeat_interval: int | None = None, grace_period: int | None = None,
+    wal: bool = False,
 ) -> Any:
     """An ``optuna.storages.RDBStorage`` for ``url``; ``StorageError`` if it cannot be used.
 
@@ -88,19 +92,28 @@ def open_storage(
 
     With ``heartbeat_interval``, trials of this storage can record heartbeats and stale trials (no
     heartbeat for ``grace_period`` seconds) can be found, as in Optuna's own ``study.optimize``.
+
+    With ``wal``, a SQLite file is switched to write-ahead logging (it stays so: the mode is kept in
+    the file): readers (the dashboard, other workers) no longer block a writer, and writers wait up
+    to ``SQLITE_BUSY_TIMEOUT`` seconds for each other instead of failing with "database is locked".
+    The searching commands open it so; the measurements behind the choice are in the README.
     """
     from hpsearch.storage.resilient import ResilientRDBStorage
 
     check_url(url, must_exist=must_exist)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return ResilientRDBStorage(
+        storage = ResilientRDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
         )
+        if wal and sqlite_path(url) is not None:
+            with storage.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return storage
     except Exception as error:  # noqa: BLE001 - driver errors vary; all mean "cannot use this storage"
         raise StorageError(
             f"Cannot open storage '{mask_password(url)}': {_scrub(str(error), url) or type(error).__name__}"

@@ -162,6 +162,9 @@ class Backend(abc.ABC):
     prunes: ClassVar[bool] = False
     epochs_as_budget: ClassVar[bool] = False
     settings_spec: ClassVar[tuple[Setting, ...]] = ()
+    # How it works with several workers (`hpsearch backends`, the README): what it does with the trials
+    # other workers are still running when asked for the next configuration.
+    workers: ClassVar[str] = "parallel: every worker takes the next configuration at once"
 
     def __init__(self, context: BackendContext) -> None:
         self.context = context

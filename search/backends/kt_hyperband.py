@@ -29,6 +29,9 @@ class HyperbandBackend(KerasTunerBackend):
     name = "hyperband"
     algorithm = "Hyperband (keras_tuner.oracles.HyperbandOracle)"
     epochs_as_budget = True
+    workers = ("parallel: a round's best are promoted as soon as enough of its trials have finished to be sure "
+               "of them; meanwhile other workers start the next bracket; in the last bracket they wait "
+               "(`waiting:`) for its running trials")
     failed_as_worst = True
     settings_spec = (
         Setting("factor", int, 3, "Reduction factor of trials and epochs between rounds.", minimum=2),

@@ -25,6 +25,8 @@ class RandomSearchBackend(KerasTunerBackend):
 class BayesianBackend(KerasTunerBackend):
     name = "bayesian"
     algorithm = "Gaussian-process Bayesian optimization (keras_tuner.oracles.BayesianOptimizationOracle)"
+    workers = ("parallel, but Keras Tuner's Gaussian process learns from finished trials only: workers asking "
+               "while others run may propose near each other (never the same configuration)")
     settings_spec = (
         Setting("num_initial_points", int, 0, "Random trials before the Gaussian process (0: 3 x parameters).",
                 minimum=0),

@@ -102,6 +102,8 @@ class OptunaSamplerBackend(Backend):
 class TPEBackend(OptunaSamplerBackend):
     name = "tpe"
     algorithm = "Tree-structured Parzen Estimator (optuna.samplers.TPESampler)"
+    workers = ("parallel: running trials count as if they had scored the worst so far (constant liar; "
+               "constant_liar=false turns it off), so workers try apart")
     settings_spec = (
         Setting("n_startup_trials", int, 10, "Random trials before TPE starts modelling.", minimum=0),
         Setting("multivariate", bool, True, "Model parameters jointly (multivariate TPE).", ),
@@ -134,6 +136,8 @@ class BOHBBackend(TPEBackend):
 class CmaEsBackend(OptunaSamplerBackend):
     name = "cmaes"
     algorithm = "CMA-ES (optuna.samplers.CmaEsSampler; categorical and conditional parameters sampled at random)"
+    workers = ("parallel: workers sample members of the same generation, which moves on when a generation's "
+               "trials have finished")
     settings_spec = (
         Setting("n_startup_trials", int, 1, "Random trials before CMA-ES starts.", minimum=0),
         Setting("sigma0", float, 0.0, "Initial step size (0: one sixth of each range).", minimum=0.0),

@@ -78,6 +78,7 @@ def backends(output_format: str) -> None:
         rows.append({
             "name": name, "family": cls.family, "algorithm": cls.algorithm,
             "prunes_per_epoch": bool(cls.prunes), "budget": "epochs" if cls.epochs_as_budget else "trials",
+            "workers": cls.workers,
             "settings": [{"name": setting.name, "default": setting.default,
                           "choices": list(setting.choices) if setting.choices else None, "help": setting.help}
                          for setting in cls.settings_spec],
@@ -99,6 +100,10 @@ def backends(output_format: str) -> None:
          for row in rows for index, setting in enumerate(row["settings"])],
         title="Settings, given as --option NAME=VALUE", wrap=["MEANING"],
     ))
+    click.echo("")
+    out.print(table(["BACKEND", "WITH SEVERAL WORKERS"], [(row["name"], row["workers"]) for row in rows],
+                    title="Several workers on one study (start --workers N, hpsearch worker)",
+                    wrap=["WITH SEVERAL WORKERS"]))
 
 
 def _meaning(setting: dict) -> str:

@@ -102,11 +102,14 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from hpsearch.search.cli import catalog, compare, dashboard, export, report, retrain, show, start, studies
+    from hpsearch.search.cli import (
+        catalog, compare, dashboard, export, migrate, report, retrain, show, start, studies, worker,
+    )
 
     for command in (
         start.start,
         start.resume,
+        worker.worker,
         studies.studies,
         show.show,
         retrain.retrain,
@@ -116,6 +119,7 @@ def _register() -> None:
         catalog.spaces,
         catalog.backends,
         dashboard.dashboard,
+        migrate.migrate,
     ):
         cli.add_command(command)
 

@@ -42,7 +42,8 @@ class ConsoleProgress:
         self._bar = _Bar(self.out.color) if (self.out.terminal if bar is None else bar) else None
 
     def carry_best(self, trials: Iterable[FrozenTrial]) -> None:
-        """Start "best so far" from the study's finished trials (a resumed or restarted search)."""
+        """Take "best so far" from the study's finished trials (a resumed or restarted search, other
+        workers' trials)."""
         for trial in trials:
             if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and trial.value is not None \
                     and self.objective.is_better(trial.value, self.best):

@@ -126,7 +126,8 @@ class captured_stderr_fd:
         self.file.seek(0)
         self.out.value = self.file.read().decode("utf-8", "replace")
         self.file.close()
-        if kind is not None and self.out.value.strip():  # the import failed: its output may say why
+        failed = kind is not None and not issubclass(kind, KeyboardInterrupt)  # Ctrl-C during the import: noise
+        if failed and self.out.value.strip():  # the import failed: its output may say why
             sys.stderr.write(self.out.value)
 
 

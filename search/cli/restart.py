@@ -65,13 +65,13 @@ def memory_guard() -> MemoryGuard | None:
     return MemoryGuard(max_growth=growth, process_started=PROCESS_STARTED, min_work_per_restart=min_work_from_env())
 
 
-def replace_process(study: str, storage_url: str, quiet: bool, done: Before) -> None:
-    """Become ``hpsearch resume STUDY`` (never returns): stdout flushed, the storage URL and ``done``
-    handed down through the environment."""
+def replace_process(command: list[str], storage_url: str, quiet: bool, done: Before) -> None:
+    """Become ``hpsearch COMMAND...`` (``resume STUDY`` or ``worker STUDY ...``; never returns): stdout
+    flushed, the storage URL and ``done`` handed down through the environment."""
     environ = dict(os.environ)
     environ[STORAGE_ENV] = storage_url
     environ[_RESTARTS_ENV] = f"{done.restarts} {done.trials} {done.run_started:.3f} {time.time():.3f}"
-    argv = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", "resume", study]
+    argv = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", *command]
     if quiet:
         argv.append("--quiet")
     sys.stdout.flush()

@@ -25,7 +25,7 @@ def describe_settings(settings: dict[str, Any]) -> str:
     return ", ".join(f"{key} {user_value(value)}" for key, value in settings.items())
 
 
-def print_header(session: SearchSession, url: str, budget: Any) -> None:
+def print_header(session: SearchSession, url: str, budget: Any, extra: tuple[tuple[str, str], ...] = ()) -> None:
     plan = session.plan
     meta = plan.meta
     settings = describe_settings(meta.backend_settings or {})
@@ -60,6 +60,7 @@ def print_header(session: SearchSession, url: str, budget: Any) -> None:
                          f"{fit['mean_epoch_seconds']:.0f} s on average)"))
         else:  # a study fitted by hpsearch 0.2's first rule
             rows.append(("schedule", f"max {fit['max_epochs']} epochs per trial (fitted to the timeout)"))
+    rows.extend(extra)
     rows.append(("watch", f"hpsearch dashboard{storage_flag(url)}"))
     echo_fields(rows, whole=("watch", "storage", "artifacts"))
     click.echo("")

@@ -40,13 +40,19 @@ if TYPE_CHECKING:
 @click.option("--keep-weights", "keep_weights_text", default=None, metavar="N|all",
               help="Keep the best weights of the N best trials (and of those Hyperband may still continue); "
                    "`all` keeps every trial's [default: 5].")
+@click.option("--workers", type=int, default=1, show_default=True, metavar="N",
+              help="Train in N local worker processes sharing the study (each gets an equal share of the cores; "
+                   "more machines join with `hpsearch worker`).")
+@click.option("--threads", type=int, default=None, metavar="N",
+              help="TensorFlow threads per worker [env HPSEARCH_THREADS; default: the cores / --workers].")
 @click.option("--quiet", "-q", is_flag=True, help="One line per trial, no per-epoch lines.")
 def start(space: str, backend: str, study: str | None, storage: str | None, trials: int | None,
           max_epochs: int | None, timeout: float | None, budget_epochs: int | None, epoch_timeout: float | None,
           seed: int | None, data_path: str | None, image_size: str | None, color: str | None,
           val_split: float | None, test_split: float | None, train_samples: int | None, objective: str | None,
           options: tuple[str, ...], pruner: str | None,
-          artifacts: str | None, keep_weights_text: str | None, quiet: bool) -> None:
+          artifacts: str | None, keep_weights_text: str | None, workers: int, threads: int | None,
+          quiet: bool) -> None:
     """Start a new search of SPACE with BACKEND, recorded in an Optuna study.
 
     SPACE is a built-in space (`hpsearch spaces` lists them), a registered one, or your own:
@@ -58,11 +64,13 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
       hpsearch start mnist_cnn --backend hyperband
       hpsearch start image_cnn -b tpe --data xrays/ --image-size 32x32 --color grayscale
       hpsearch start my_space.py:build_model -b bayesian --data digits --objective val_loss
+      hpsearch start mnist_cnn -b tpe --workers 4 --storage postgresql://me@db-host/hpsearch
     """
     from hpsearch.search.checks import check_start_values, parse_keep_weights
     from hpsearch.search.retention import DEFAULT_KEEP_WEIGHTS
 
     restart.check_environment()
+    threads = thread_budget(threads, workers)
     keep_weights = parse_keep_weights(keep_weights_text, DEFAULT_KEEP_WEIGHTS)
     # The values first, before TensorFlow is imported (plan_start checks them again, and the rest).
     check_start_values(trials=trials, max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout,
@@ -83,6 +91,14 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
     settings = parse_key_values(options)
     if pruner is not None:
         settings["pruner"] = pruner
+    if workers > 1:
+        from hpsearch.search.cli.local_workers import check_shared_storage
+
+        check_shared_storage(storage)
+    else:
+        from hpsearch.search.threads import limit_threads
+
+        limit_threads(threads)  # before the data or the budget fit starts TensorFlow
     plan = plan_start(
         StartRequest(space=space, backend=backend, study=study, storage=storage, trials=trials,
                      max_epochs=max_epochs, timeout=timeout, epoch_timeout=epoch_timeout, seed=seed,
@@ -91,7 +107,25 @@ def start(space: str, backend: str, study: str | None, storage: str | None, tria
                      val_split=val_split, test_split=test_split, objective=objective)
     )
     session = SearchSession.create(plan)
-    run_session(session, quiet)
+    if workers > 1:
+        from hpsearch.search.cli.local_workers import run_local_workers
+
+        run_local_workers(session, workers, threads, quiet)
+    else:
+        run_session(session, quiet, again=["resume", plan.study_name])
+
+
+def thread_budget(threads: int | None, workers: int) -> int:
+    """TensorFlow threads for each of ``workers`` local processes (``--threads``, ``HPSEARCH_THREADS``
+    or an equal share of the cores); a share that does not fit the cores is a one-line error."""
+    from hpsearch.search.threads import check_threads, threads_from_env, threads_per_worker
+
+    try:
+        given = threads if threads is not None else threads_from_env()
+        check_threads(given, workers, "--threads" if threads is not None else "HPSEARCH_THREADS")
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    return threads_per_worker(workers, given)
 
 
 @click.command(short_help="Continue a stopped or interrupted study.")
@@ -136,11 +170,16 @@ def resume(study_name: str, storage: str | None, trials: int | None, timeout: fl
     if pending:
         numbers = ", ".join(str(t.number) for t in pending)
         click.echo(f"interrupted trials to run again: {numbers}")
-    run_session(session, quiet)
+    run_session(session, quiet, again=["resume", study_name])
 
 
-def run_session(session: SearchSession, quiet: bool) -> None:
-    """Print the header, run with console progress, print the result; Ctrl-C exits 130."""
+def run_session(session: SearchSession, quiet: bool, again: list[str], worker: str | None = None,
+                relayed: bool = False) -> None:
+    """Print the header, run with console progress, print the result; Ctrl-C exits 130.
+
+    ``again`` is the command a fresh process runs to go on (``search.memory``). ``worker`` (``hpsearch
+    worker``) describes this worker in the header. ``relayed``: a worker of ``start --workers``, whose
+    lines its parent prints: no header or summary, one line each instead."""
     from hpsearch.search.cli.progress import ConsoleProgress
     from hpsearch.search.cli.run_lines import print_artifacts, print_best, print_header
     from hpsearch.search.memory import resident_mb
@@ -157,8 +196,10 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     if earlier.restarts:  # this process replaced a grown one: the header was printed already
         click.echo(f"(fresh process {earlier.restarts + 1}: memory back to "
                    f"{resident_mb():.0f} MB; {earlier.trials} trials before it)")
+    elif relayed:
+        click.echo(f"joined as {worker}")
     else:
-        print_header(session, url, budget)
+        print_header(session, url, budget, extra=(("worker", worker),) if worker else ())
     progress = ConsoleProgress(plan.space.objective, epochs=not quiet)
     progress.carry_best(session.study.get_trials(deepcopy=False))
     session.runner.progress = progress
@@ -166,11 +207,14 @@ def run_session(session: SearchSession, quiet: bool) -> None:
         summary = session.runner.run(budget)
     except KeyboardInterrupt:
         progress.close()
-        click.echo(
-            f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
-            f"Continue with: hpsearch resume {plan.study_name} --storage {url}",
-            err=True,
-        )
+        if relayed:
+            click.echo("interrupted: the running trial is recorded as FAIL (interrupted)")
+        else:
+            click.echo(
+                f"\nInterrupted: the running trial is recorded as FAIL (interrupted). "
+                f"Continue with: hpsearch {' '.join(again)} --storage {url}",
+                err=True,
+            )
         sys.exit(130)
     finally:
         progress.close()
@@ -179,9 +223,15 @@ def run_session(session: SearchSession, quiet: bool) -> None:
     if summary.recycle:
         click.echo(wrap(f"Restarting: {summary.stop_reason}; the search goes on in a fresh process.", indent=12))
         session.close()
-        restart.replace_process(plan.study_name, plan.storage_url, quiet,
+        restart.replace_process(again, plan.storage_url, quiet,
                                 restart.Before(earlier.restarts + 1, trials, run_started))
+    took = f"{trials} trials in {format_seconds(time.time() - run_started)}"
+    if relayed:
+        click.echo(f"Stopped: {summary.stop_reason}. {took}.")
+        return
     click.echo("")
-    click.echo(f"Stopped: {summary.stop_reason}. {trials} trials in {format_seconds(time.time() - run_started)}.")
+    if worker:
+        took = f"This worker: {took}; the study has {session.counted_trials()}"
+    click.echo(f"Stopped: {summary.stop_reason}. {took}.")
     print_best(session.storage, plan.study_name, plan.space.objective.metric, url)
     print_artifacts(meta)

@@ -53,3 +53,24 @@ def test_one_holder_at_a_time_and_a_dead_holder_frees_the_lock(url):
         with freed:  # re-entrant within a process
             assert freed._depth == 2
     assert freed._depth == 0
+
+
+def test_a_server_lock_lost_with_its_connection_is_noticed_and_taken_again(postgres_url):
+    """PostgreSQL drops an advisory lock with its connection: ``ensure_held`` sees that and takes the
+    lock again before the holder writes, so no other process holds it while the holder goes on."""
+    import sqlalchemy
+
+    study_id = 900_000 + int(time.time()) % 1000
+    holder, other = StudyLock(postgres_url, study_id), StudyLock(postgres_url, study_id, timeout=0.5)
+    with holder:
+        assert holder.ensure_held() is False  # nothing happened: nothing to take again
+        backend_pid = holder._holder._connection.connection.dbapi_connection.info.backend_pid
+        engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            assert connection.execute(sqlalchemy.text("SELECT pg_terminate_backend(:p)"), {"p": backend_pid}).scalar()
+        engine.dispose()
+        assert holder.ensure_held() is True  # lost, and taken again
+        with pytest.raises(LockTimeout):
+            other.acquire()  # the holder has it again
+    other.acquire()
+    other.release()

@@ -225,7 +225,7 @@ def run_session(session: SearchSession, quiet: bool, again: list[str], worker: s
         session.close()
         restart.replace_process(again, plan.storage_url, quiet,
                                 restart.Before(earlier.restarts + 1, trials, run_started))
-    took = f"{trials} trials in {format_seconds(time.time() - run_started)}"
+    took = f"{trials} trial{'s' if trials != 1 else ''} in {format_seconds(time.time() - run_started)}"
     if relayed:
         click.echo(f"Stopped: {summary.stop_reason}. {took}.")
         return

@@ -2,14 +2,15 @@
 measured: the epochs left x seconds per epoch, plus the trials left x each trial's own cost (building
 the model, the first epoch's warm-up, evaluation). A Hyperband schedule ends with its longest trials:
 counting trials alone would promise the end too early; counting epochs alone, on small models whose
-trials are mostly start-up, too late. Capped by the time budget.
+trials are mostly start-up, too late. Several workers share what is left: divided by the workers
+running trials of the study when this one last claimed one (this one included). Capped by the time budget.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.storage import record
 
@@ -34,6 +35,7 @@ class EtaClock:
         self.epochs_left: int | None = None
         self.trials_left: float | None = None
         self.deadline: float | None = None
+        self.workers = 1  # workers sharing what is left, this one included
         self._trial_started = self._clock()
         self._last_epoch: float | None = None
         self._cycle_started = self._clock()  # a trial's cost runs from the previous one's end (ask, tell)
@@ -49,6 +51,8 @@ class EtaClock:
         backend's schedule (``schedule_epochs`` in all) and the trials left x epochs a trial trains;
         trials, the trials left, else the epochs left over the epochs a trial trains."""
         self.deadline = deadline
+        # Trials RUNNING when this worker claims its next one are other workers'.
+        self.workers = 1 + len({t.user_attrs.get(record.WORKER) for t in trials if t.state == TrialState.RUNNING})
         spent = record.epochs_spent(t for t in trials if t.state.is_finished())
         per_trial = self.epochs_per_trial()
         candidates: list[float] = []
@@ -113,7 +117,8 @@ class EtaClock:
         per_epoch = self.seconds_per_epoch(done)
         if self.epochs_left is not None and per_epoch is not None:
             trials_left = max(0.0, (self.trials_left or 0.0) - (1 if done > 0 else 0))  # its start is paid
-            estimates.append(max(0, self.epochs_left - done) * per_epoch + trials_left * self.seconds_per_trial())
+            estimates.append((max(0, self.epochs_left - done) * per_epoch + trials_left * self.seconds_per_trial())
+                             / self.workers)
         if self.deadline is not None:
             estimates.append(max(0.0, self.deadline - self._clock()))
         return min(estimates) if estimates else None

@@ -33,6 +33,7 @@ from hpsearch.spaces.space import Space
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import TrialCheckpoints
 from hpsearch.storage.locks import StudyLock
+from hpsearch.storage.studies import checkpoint
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,14 @@ class SearchRunner:
                 raise
             finally:
                 self.interrupt.requested = False
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """A SQLite file's log written back into it at the run's end (``storage.studies.checkpoint``)."""
+        try:
+            checkpoint(self.storage)
+        except Exception:  # noqa: BLE001 - a busy or lost database: SQLite checkpoints on its own later
+            pass
 
     def elapsed(self) -> float:
         """Seconds every run of the study has spent, this one up to now included."""

@@ -55,6 +55,7 @@ def collect(rdb: Any, study_name: str, meta: Any, top: int, metric: str, storage
         "metric": metric,
         "direction": "maximize" if maximize else "minimize",
         "trials": state_counts(counts),
+        "workers": _workers(trials),
         "search_seconds": round(elapsed, 1),
         "started": iso_time(started),
         "_started": started,
@@ -126,6 +127,20 @@ def _configurations(trials: list[FrozenTrial], maximize: bool,
             order.append(root)
         lineage[root].append(trial)
     return [(lineage[root][0], lineage[root][1:]) for root in order[:top]]
+
+
+def _workers(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+    """Each worker (``host:pid``) that trained trials of the study, with how many and how many run now;
+    the most trials first."""
+    workers: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        name = trial.user_attrs.get(record.WORKER)
+        if not isinstance(name, str):
+            continue
+        entry = workers.setdefault(name, {"worker": name, "trials": 0, "running": 0})
+        entry["trials"] += 1
+        entry["running"] += trial.state == TrialState.RUNNING
+    return sorted(workers.values(), key=lambda w: (-w["trials"], w["worker"]))
 
 
 def _epochs(trial: FrozenTrial) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 THREADS_ENV = "HPSEARCH_THREADS"
+_limited: int | None = None  # what limit_threads set in this process (handed to a memory-restarted one)
 
 
 def cpu_cores() -> int:
@@ -50,6 +51,11 @@ def check_threads(threads: int | None, workers: int = 1, option: str = "--thread
         raise ValueError(f"{what} exceeds this machine's {cores} CPU cores.")
 
 
+def limited() -> int | None:
+    """The threads ``limit_threads`` gave TensorFlow in this process, if it was called."""
+    return _limited
+
+
 def threads_per_worker(workers: int, threads: int | None = None) -> int:
     """Threads for each of ``workers`` local processes: ``threads`` or an equal share of the cores."""
     return threads if threads is not None else max(1, cpu_cores() // workers)
@@ -59,7 +65,8 @@ def limit_threads(threads: int) -> int:
     """Have TensorFlow use ``threads`` threads within and across operations; the number it reports.
 
     Call before TensorFlow runs anything (later, its pools are fixed and the call changes nothing)."""
-    os.environ[THREADS_ENV] = str(threads)  # a memory-restarted process (search.memory) keeps the share
+    global _limited
+    _limited = threads
     import tensorflow as tf
 
     try:

@@ -120,6 +120,17 @@ def open_storage(
         ) from None
 
 
+def checkpoint(storage: Any) -> None:
+    """Write a SQLite file's write-ahead log back into the file, as far as no reader holds it (SQLite's
+    PASSIVE checkpoint: never waits), so a copy of the ``.db`` alone holds what was written. Nothing
+    for other databases."""
+    engine = getattr(storage, "engine", None)
+    if engine is None or engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def study_exists(storage: Any, name: str) -> bool:
     try:
         storage.get_study_id_from_name(name)
@@ -227,6 +238,7 @@ def load_study(storage: Any, name: str) -> Any:
 
 
 __all__ = [
+    "checkpoint",
     "StorageError", "StudyMeta", "open_storage", "study_exists", "create_study", "save_meta", "read_meta",
     "study_meta", "load_study",
 ]

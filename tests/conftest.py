@@ -14,7 +14,7 @@ POSTGRES_URL = os.environ.get("HPSEARCH_TEST_POSTGRES", "postgresql://postgres@1
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test runs in its own empty folder with no hpsearch environment variables."""
-    for name in ("HPSEARCH_STORAGE", "HPSEARCH_ARTIFACTS", "HPSEARCH_DATA_DIR", "HPSEARCH_VERBOSE"):
+    for name in ("HPSEARCH_STORAGE", "HPSEARCH_ARTIFACTS", "HPSEARCH_DATA_DIR", "HPSEARCH_VERBOSE", "HPSEARCH_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path

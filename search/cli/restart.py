@@ -68,8 +68,12 @@ def memory_guard() -> MemoryGuard | None:
 def replace_process(command: list[str], storage_url: str, quiet: bool, done: Before) -> None:
     """Become ``hpsearch COMMAND...`` (``resume STUDY`` or ``worker STUDY ...``; never returns): stdout
     flushed, the storage URL and ``done`` handed down through the environment."""
+    from hpsearch.search.threads import THREADS_ENV, limited
+
     environ = dict(os.environ)
     environ[STORAGE_ENV] = storage_url
+    if limited() is not None:  # the fresh process keeps this one's share of the cores
+        environ[THREADS_ENV] = str(limited())
     environ[_RESTARTS_ENV] = f"{done.restarts} {done.trials} {done.run_started:.3f} {time.time():.3f}"
     argv = [sys.executable, "-c", "from hpsearch.search.cli.main import main; main()", *command]
     if quiet:

@@ -52,6 +52,17 @@ def show(study_name: str, storage: str | None, top: int, output_format: str) -> 
         render(summary)
 
 
+def _workers_row(workers: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """A ``workers`` row when more than one process trained the study: each with its trials (those
+    running now), the first six named."""
+    if len(workers) < 2:
+        return []
+    named = [f"{w['worker']} ({w['trials']} trial{'s' if w['trials'] != 1 else ''}"
+             + (f", {w['running']} running)" if w["running"] else ")") for w in workers[:6]]
+    more = f", {len(workers) - 6} more" if len(workers) > 6 else ""
+    return [("workers", f"{len(workers)}: " + ", ".join(named) + more)]
+
+
 def _params_text(params: dict[str, Any]) -> str:
     return "  ".join(f"{k}={param_value(v)}" for k, v in params.items())
 
@@ -76,6 +87,7 @@ def render(summary: dict[str, Any]) -> None:
              ("trials", f"{summary['trials']['total']}: {describe_counts(summary['trials'])}" if summary["trials"]["total"]
               else "none yet"),
              ("time", f"{format_seconds(summary['search_seconds'])} of search, started {local_time(summary['_started'])}"),
+             *_workers_row(summary["workers"]),
              ("storage", summary["storage"])]
     if "artifacts" in summary:
         rows.append(("artifacts", summary["artifacts"]))

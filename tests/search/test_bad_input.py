@@ -84,9 +84,12 @@ def write_data_files(folder: Path) -> None:
 
 
 def tree(folder: Path) -> dict[str, object]:
-    """Every file and folder under ``folder``: relative path -> size (files) or "dir"."""
+    """Every file and folder under ``folder``: relative path -> size (files) or "dir". A SQLite database
+    in WAL mode gets its ``-shm`` index and an empty ``-wal`` log when it is only read: those are left
+    out; a log holding anything (a write not yet in the file) is not."""
     return {str(p.relative_to(folder)): ("dir" if p.is_dir() else p.stat().st_size)
-            for p in sorted(folder.rglob("*"))}
+            for p in sorted(folder.rglob("*"))
+            if not (p.name.endswith("-shm") or (p.name.endswith("-wal") and p.stat().st_size == 0))}
 
 
 def snapshot(case: Path, base: Path) -> tuple:

@@ -56,6 +56,31 @@ def test_a_schedule_in_epochs_counts_the_long_trials_still_to_come():
     assert eta.epochs_left == 0 and eta.trials_left == 0 and eta.eta() == 0
 
 
+def test_workers_running_trials_of_the_study_share_what_is_left():
+    # 10 trials of 2 epochs in the budget, 4 done; two other workers are each running one (the same
+    # worker twice counts once): three workers share the 6 left.
+    clock = Clock()
+    eta = EtaClock(max_epochs=2, prunes=False, clock=clock)
+    done = [finished(n, 2) for n in range(4)]
+    for _ in done:
+        train(eta, clock, 2, start_seconds=1.0, epoch_seconds=2.0)
+    eta.plan(done, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=None)
+    assert eta.workers == 1
+    alone = eta.eta()
+    assert alone == pytest.approx(6 * 2 * 2.0 + 6 * 1.0)
+    running = []
+    for number, worker in ((4, "hostA:1"), (5, "hostB:2"), (6, "hostB:2")):
+        trial = create_trial(state=TrialState.RUNNING, params={"units": 32},
+                             distributions={"units": IntDistribution(16, 64)}, user_attrs={record.WORKER: worker})
+        trial.number = number
+        running.append(trial)
+    eta.plan(done + running, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=None)
+    assert eta.workers == 3
+    assert eta.eta() == pytest.approx(alone / 3)
+    eta.plan(done + running, total_trials=10, budget_epochs=None, schedule_epochs=None, deadline=clock.now + 1)
+    assert eta.eta() == pytest.approx(1.0)  # the deadline still caps it
+
+
 def test_the_least_of_trial_budget_epoch_budget_and_deadline():
     clock = Clock()
     eta = EtaClock(max_epochs=5, prunes=False, clock=clock)

@@ -165,6 +165,15 @@ def test_two_local_workers_share_the_trial_budget_exactly(tmp_path, unique_name)
 
     assert journal_mode(database) == "wal"
 
+    # `show` names both workers with the trials each trained (JSON, and the table's workers row).
+    shown = hpsearch("show", unique_name, "--storage", url, "-f", "json")
+    assert shown.returncode == 0, shown.stderr
+    listed = {w["worker"]: w["trials"] for w in json.loads(shown.stdout)["workers"]}
+    assert listed == dict(workers), (listed, workers)
+    table = hpsearch("show", unique_name, "--storage", url).stdout
+    row = re.search(r"^workers +2: (.+)$", table, re.M)
+    assert row and all(f"{name} ({count} trial" in row[1] for name, count in workers.items()), table
+
 
 # --- 2. Ctrl-C to start --workers 2 ---------------------------------------------------------------------
 

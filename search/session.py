@@ -214,7 +214,9 @@ class SearchSession:
         return cls(plan, study, storage)
 
     def close(self) -> None:
-        """Give the database connections back (before this process is replaced: ``search.memory``)."""
+        """Give the database connections back (the run is over, or this process is replaced:
+        ``search.memory``); they reopen if the session is used again."""
+        self.lock.close()
         engine = getattr(self.storage, "engine", None)
         if engine is not None:
             engine.dispose()

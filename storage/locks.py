@@ -46,6 +46,9 @@ class _Holder:
         """Whether the lock taken is still this process's (a server's goes with its connection)."""
         return True
 
+    def close(self) -> None:
+        """Give back what waiting for the lock keeps open (a server connection); taken again on demand."""
+
 
 class _ProcessOnly(_Holder):
     """In-memory databases live in one process: the ``RLock`` is the whole lock."""
@@ -126,6 +129,14 @@ class _ServerLock(_Holder):
             self._drop()  # lost connection: it held nothing; reconnect on the next poll
             return False
         return bool(got)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - the connection is gone already
+                pass
+            self._connection = None
 
     def still_held(self) -> bool:
         import sqlalchemy
@@ -225,6 +236,13 @@ class StudyLock:
                 self._holder.release()
         finally:
             self._local.release()
+
+    def close(self) -> None:
+        """Close the lock's server connection while nobody in this process holds the lock (a study done
+        with: a process that runs many studies keeps no connection per study); reopened on demand."""
+        with self._local:
+            if self._depth == 0:
+                self._holder.close()
 
     def __enter__(self) -> StudyLock:
         self.acquire()

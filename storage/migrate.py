@@ -10,7 +10,6 @@ points there. A failure or Ctrl-C removes the partial study and files. The SRC i
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.storage import record
 from hpsearch.storage.artifacts import OPTUNA_STORE_FOLDER, check_artifact_root, study_store_folder
 from hpsearch.storage.studies import read_meta
+from hpsearch.storage.trial_rows import insert_trials, misnumbered_at, stored_numbers
 from hpsearch.storage.urls import StorageError, mask_password, sqlite_path
 
 MAX_NAMES_SHOWN = 20
@@ -137,7 +137,7 @@ def copy_study(src: Any, dst: Any, plan: StudyPlan, interrupted: Mapping[int, st
     user_attrs = src.get_study_user_attrs(src_id)
     system_attrs = src.get_study_system_attrs(src_id)
     trials = sorted(src.get_all_trials(src_id, deepcopy=False), key=lambda t: t.number)
-    misnumbered = _misnumbered([t.number for t in trials])
+    misnumbered = misnumbered_at([t.number for t in trials])
     if misnumbered:
         raise MigrationError(f"Study '{name}': its trials are not numbered 0..{len(trials) - 1} ({misnumbered}): "
                              f"a copy would renumber them, and the backend's state refers to them.")
@@ -156,7 +156,7 @@ def copy_study(src: Any, dst: Any, plan: StudyPlan, interrupted: Mapping[int, st
     try:
         result.interrupted = [t.number for t in trials if t.state == TrialState.RUNNING]
         for start in range(0, len(trials), TRIALS_PER_COMMIT):
-            _insert_trials(dst, dst_id, trials[start:start + TRIALS_PER_COMMIT], start, interrupted)
+            insert_trials(dst, dst_id, trials[start:start + TRIALS_PER_COMMIT], start, interrupted)
             if progress is not None:
                 progress(min(start + TRIALS_PER_COMMIT, len(trials)), len(trials))
         _check_numbers_kept(dst, dst_id, len(trials))
@@ -180,88 +180,11 @@ def copy_study(src: Any, dst: Any, plan: StudyPlan, interrupted: Mapping[int, st
     return result
 
 
-def _misnumbered(numbers: list[int]) -> str | None:
-    """Why ``numbers`` (in the order stored) are not 0..n-1, as Optuna numbers trials; ``None`` if they are."""
-    for index, number in enumerate(numbers):
-        if number != index:
-            return f"trial {number} is stored at position {index}"
-    return None
-
-
-def _insert_trials(dst: Any, study_id: int, trials: list[FrozenTrial], before: int,
-                   interrupted: Mapping[int, str]) -> None:
-    """Insert ``trials`` (numbers kept) into study ``study_id`` in one commit: the rows Optuna's
-    ``create_new_trial(template_trial=...)`` writes, in a few statements per table instead of ~130
-    per trial; retried after a lost connection, never twice (``before``: trials already there)."""
-    from optuna.storages._rdb import models
-
-    from hpsearch.storage.resilient import call_with_retries
-
-    def attempt() -> None:
-        session = dst.scoped_session()
-        try:
-            session.add_all([_trial_row(models, study_id, t, interrupted.get(t.number)) for t in trials])
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    def settled() -> tuple[bool, None]:
-        return len(_stored_numbers(dst, study_id)) == before + len(trials), None
-
-    call_with_retries(dst, "copy trials", attempt, settled)
-
-
-def _trial_row(models: Any, study_id: int, trial: FrozenTrial, interrupted_reason: str | None) -> Any:
-    """``trial``'s row (an Optuna ``TrialModel``); a RUNNING trial of a dead worker as FAIL (interrupted),
-    exactly as ``resume``'s recovery records it."""
-    import json
-
-    from optuna.distributions import distribution_to_json
-
-    state, complete, user_attrs = trial.state, trial.datetime_complete, trial.user_attrs
-    if trial.state == TrialState.RUNNING and interrupted_reason is not None:
-        state, complete = TrialState.FAIL, _dt.datetime.now()
-        user_attrs = {**user_attrs, record.INTERRUPTED: True, record.FAIL_REASON: f"interrupted: {interrupted_reason}"}
-    row = models.TrialModel(number=trial.number, study_id=study_id, state=state,
-                            datetime_start=trial.datetime_start, datetime_complete=complete)
-    stored_values = [models.TrialValueModel.value_to_stored_repr(v) for v in trial.values or []]
-    row.values = [models.TrialValueModel(objective=objective, value=value, value_type=kind)
-                  for objective, (value, kind) in enumerate(stored_values)]
-    row.params = [models.TrialParamModel(param_name=name, param_value=trial.distributions[name].to_internal_repr(value),
-                                         distribution_json=distribution_to_json(trial.distributions[name]))
-                  for name, value in trial.params.items()]
-    row.user_attributes = [models.TrialUserAttributeModel(key=key, value_json=json.dumps(value))
-                           for key, value in user_attrs.items()]
-    row.system_attributes = [models.TrialSystemAttributeModel(key=key, value_json=json.dumps(value))
-                             for key, value in trial.system_attrs.items()]
-    stored_steps = {step: models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-                    for step, value in trial.intermediate_values.items()}
-    row.intermediate_values = [models.TrialIntermediateValueModel(step=step, intermediate_value=value,
-                                                                  intermediate_value_type=kind)
-                               for step, (value, kind) in stored_steps.items()]
-    return row
-
-
-def _stored_numbers(storage: Any, study_id: int) -> list[int]:
-    """The numbers of the study's trials in the order they were stored (Optuna numbers by that order)."""
-    from optuna.storages._rdb import models
-
-    session = storage.scoped_session()
-    try:
-        return [number for (number,) in session.query(models.TrialModel.number)
-                .filter(models.TrialModel.study_id == study_id).order_by(models.TrialModel.trial_id)]
-    finally:
-        session.close()
-
-
 def _check_numbers_kept(dst: Any, study_id: int, count: int) -> None:
     """``MigrationError`` unless the copy's trials are numbered 0..count-1 in the order stored (another
     process adding a trial meanwhile would shift them; the backend's state refers to them)."""
-    numbers = _stored_numbers(dst, study_id)
-    misnumbered = _misnumbered(numbers)
+    numbers = stored_numbers(dst, study_id)
+    misnumbered = misnumbered_at(numbers)
     if misnumbered is None and len(numbers) != count:
         misnumbered = f"{len(numbers)} trials, not {count}"
     if misnumbered is not None:

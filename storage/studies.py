@@ -115,9 +115,11 @@ def open_storage(
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         return storage
     except Exception as error:  # noqa: BLE001 - driver errors vary; all mean "cannot use this storage"
-        raise StorageError(
-            f"Cannot open storage '{mask_password(url)}': {_scrub(str(error), url) or type(error).__name__}"
-        ) from None
+        detail = _scrub(str(error), url) or type(error).__name__
+        cause = error.__cause__ or error.__context__
+        if cause is not None and _scrub(str(cause), url) and _scrub(str(cause), url) not in detail:
+            detail += f" ({type(cause).__name__}: {_scrub(str(cause), url)})"  # Optuna's wrapper hides the reason
+        raise StorageError(f"Cannot open storage '{mask_password(url)}': {detail}") from None
 
 
 def checkpoint(storage: Any) -> None:

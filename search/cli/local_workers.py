@@ -134,6 +134,7 @@ def run_local_workers(session: SearchSession, count: int, threads: int, quiet: b
                f"by {count} workers.")
     print_best(session.storage, plan.study_name, plan.space.objective.metric, url)
     print_artifacts(plan.meta)
+    session.close()
     if failed:
         index, code = failed[0]
         raise UserError(f"worker w{index} stopped with exit code {code}: {workers.last_lines.get(index, '(no output)')}")

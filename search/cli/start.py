@@ -228,6 +228,7 @@ def run_session(session: SearchSession, quiet: bool, again: list[str], worker: s
     took = f"{trials} trial{'s' if trials != 1 else ''} in {format_seconds(time.time() - run_started)}"
     if relayed:
         click.echo(f"Stopped: {summary.stop_reason}. {took}.")
+        session.close()
         return
     click.echo("")
     if worker:
@@ -235,3 +236,4 @@ def run_session(session: SearchSession, quiet: bool, again: list[str], worker: s
     click.echo(f"Stopped: {summary.stop_reason}. {took}.")
     print_best(session.storage, plan.study_name, plan.space.objective.metric, url)
     print_artifacts(meta)
+    session.close()

@@ -188,7 +188,7 @@ def assert_rerun_once(trials: list[FrozenTrial], killed: FrozenTrial, budget: in
 @pytest.mark.parametrize("backend", ["tpe", "random"])
 def test_a_worker_killed_mid_trial_is_noticed_at_once_on_its_host_and_its_trial_runs_again_once(
         backend, postgres_url, unique_name, workers):
-    budget = 8
+    budget = 6
     create_only(postgres_url, unique_name, backend, trials=budget, max_epochs=MAX_EPOCHS)
     running = [workers(postgres_url, unique_name, f"worker-{i}") for i in range(3)]
 

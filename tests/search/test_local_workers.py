@@ -182,7 +182,7 @@ def test_two_local_workers_share_the_trial_budget_exactly(tmp_path, unique_name)
 def test_ctrl_c_stops_every_worker_records_their_trials_and_resume_runs_them_again(tmp_path, unique_name):
     database = tmp_path / "interrupted.db"
     url = f"sqlite:///{database}"
-    budget = 4
+    budget = 6
     log = (tmp_path / "start.out").open("w+")
     errors = (tmp_path / "start.err").open("w+")
     parent = subprocess.Popen([*HPSEARCH, "start", "digits_mlp", "-b", "tpe", "--trials", str(budget),

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import keras
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.search import cost, retention, training
@@ -223,6 +224,8 @@ class SearchRunner:
                         else:
                             if claim.proposal is None:
                                 claim.stop = "the backend has no more configurations to propose"
+                            elif self.lock.ensure_held() and self._withdrawn(claim.proposal, budget):
+                                continue  # the lock was lost while it proposed, and its slot was taken
             if claim.stop is not None:
                 summary.stop_reason = claim.stop
                 break
@@ -323,6 +326,29 @@ class SearchRunner:
             epochs_left=None if budget.epochs is None else budget.epochs - spent - reserved,
         )
         return _Claim(limits=limits, position=done + len(running) + 1, trials=trials)
+
+    def _withdrawn(self, proposal: Proposal, budget: RunBudget) -> bool:
+        """The lock was lost while the backend proposed (and is taken again): if another worker
+        claimed the slot meanwhile, withdraw ``proposal`` (FAIL, withdrawn, not counted; a Keras Tuner
+        oracle queues its configuration again) and say so. Holding the lock."""
+        trials = self.study.get_trials(deepcopy=False)
+        others = [t for t in trials if t.number != proposal.trial_number]
+        running = [t for t in others if t.state == TrialState.RUNNING]
+        over_trials = budget.trials is not None and record.counted_trials(others) + len(running) >= budget.trials
+        over_epochs = (budget.epochs is not None
+                       and record.epochs_spent(others) + record.epochs_reserved(running) >= budget.epochs)
+        if not (over_trials or over_epochs):
+            return False
+        reason = ("withdrawn: this worker lost the study lock while the backend proposed it, and another "
+                  "worker claimed the budget's last slot meanwhile")
+        try:
+            self.storage.set_trial_user_attr(proposal.trial_id, record.WITHDRAWN, True)
+            self.storage.set_trial_user_attr(proposal.trial_id, record.FAIL_REASON, reason)
+            self.storage.set_trial_state_values(proposal.trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:  # another worker's recovery judged it already: that stands
+            pass
+        self.recover()  # a Keras Tuner oracle queues the configuration again
+        return True
 
     def _wait(self, reason: str, deadline: float | None, summary: RunSummary) -> None:
         """Wait (Ctrl-C still stops) before asking again; say why once per reason."""

@@ -54,6 +54,7 @@ WORKER_MEMORY_MB = "worker_memory_mb"  # the worker's resident memory (MB) at th
 FAIL_REASON = "fail_reason"  # FAIL trials: why
 STOP_REASON = "stop_reason"  # COMPLETE/PRUNED trials stopped early: why (pruned, a limit)
 INTERRUPTED = "interrupted"  # True: stopped from outside (Ctrl-C, kill); its configuration runs again
+WITHDRAWN = "withdrawn"  # True: never trained; proposed while its worker had lost the study lock, over the budget
 WEIGHTS_MISSING = "weights_missing"  # a promotion whose parent's weights were gone: trained from scratch
 WEIGHTS_DROPPED = "weights_dropped"  # True: its best weights were removed (not among those kept: --keep-weights)
 CHECKPOINT_UNREADABLE = "checkpoint_unreadable"  # a checkpoint to continue from could not be loaded: why
@@ -91,9 +92,15 @@ def is_interrupted(trial: FrozenTrial) -> bool:
     return bool(trial.user_attrs.get(INTERRUPTED))
 
 
+def is_withdrawn(trial: FrozenTrial) -> bool:
+    """Never trained: its worker lost the study lock while it was proposed and another took its slot."""
+    return bool(trial.user_attrs.get(WITHDRAWN))
+
+
 def counts_toward_budget(trial: FrozenTrial) -> bool:
-    """Finished trials count toward a trial budget, except interrupted ones (they are re-run)."""
-    return trial.state in FINISHED and not is_interrupted(trial)
+    """Finished trials count toward a trial budget, except interrupted ones (they are re-run) and
+    withdrawn ones (never trained)."""
+    return trial.state in FINISHED and not is_interrupted(trial) and not is_withdrawn(trial)
 
 
 def counted_trials(trials: Iterable[FrozenTrial]) -> int:

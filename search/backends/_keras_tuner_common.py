@@ -11,7 +11,8 @@ fork it. Every oracle trial becomes one Optuna trial with the same parameters;
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hpsearch.search.backends._base import Backend, BackendBusy, BackendContext, Outcome, Proposal
 from hpsearch.search.backends._optuna_common import create_running_trial, record_param
@@ -26,9 +27,11 @@ from hpsearch.spaces.hypermodel import (
 from hpsearch.spaces.params import Param
 from hpsearch.spaces.space import Space
 from hpsearch.storage import record
+from hpsearch.storage.backend_state import StateConflict
 
 # The runner stops a search after too many failures in a row, for every backend alike.
 NO_ORACLE_FAILURE_LIMIT = 1_000_000
+T = TypeVar("T")
 
 
 def from_oracle_values(space: Space, values: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +48,9 @@ class BackendStateError(FatalError):
 
 
 STATE_FORMAT = 1
+# Steps redone at most this often when other workers keep saving the state in between (each redo
+# means another worker's step went through, so this many in a row is not contention but a fault).
+STATE_STEP_TRIES = 50
 LEGACY_PROJECT = "oracle"  # hpsearch 0.2: <artifacts>/<study>/backend/oracle/oracle.json + trial_*/trial.json
 
 
@@ -126,6 +132,8 @@ class KerasTunerBackend(Backend):
             state, source = self._legacy_state(), f"{self.context.legacy_state_dir}"
         if state is None:
             if any(record.BACKEND_TRIAL_ID in t.user_attrs for t in self.study.get_trials(deepcopy=False)):
+                if self.context.state.load() is not None:
+                    raise StateConflict("another worker saved the first state after this one read none")
                 raise BackendStateError(
                     f"Study '{self.study.study_name}' has Keras Tuner trials but no saved oracle state: "
                     f"it cannot go on without repeating configurations; start a new study."
@@ -147,6 +155,20 @@ class KerasTunerBackend(Backend):
 
     def _save(self) -> None:
         self.context.state.save(self._snapshot())
+
+    def _state_step(self, step: Callable[[], T]) -> T:
+        """``step()`` (load the state, act, save it), done again from a fresh load while another worker
+        saved the state in between (``StateConflict``: the save is a compare-and-swap, the fence a
+        study lock lost with its connection needs); nothing of a conflicting attempt is kept."""
+        for _ in range(STATE_STEP_TRIES):
+            try:
+                return step()
+            except StateConflict:
+                continue
+        raise FatalError(
+            f"The Keras Tuner state of study '{self.study.study_name}' changed under this worker "
+            f"{STATE_STEP_TRIES} times in a row: other workers are writing it without taking turns."
+        )
 
     def _legacy_state(self) -> dict[str, Any] | None:
         """A 0.2 study's oracle files, read into the state format (once: then the study has it)."""
@@ -174,6 +196,9 @@ class KerasTunerBackend(Backend):
     # -- ask / tell / recover ----------------------------------------------------------------------
 
     def ask(self) -> Proposal | None:
+        return self._state_step(self._ask)
+
+    def _ask(self) -> Proposal | None:
         self._load()
         kt_trial = self.oracle.create_trial(self.tuner_id)
         if kt_trial.status == "IDLE":
@@ -231,6 +256,9 @@ class KerasTunerBackend(Backend):
         return {}
 
     def tell(self, proposal: Proposal, outcome: Outcome) -> None:
+        self._state_step(lambda: self._tell(proposal, outcome))
+
+    def _tell(self, proposal: Proposal, outcome: Outcome) -> None:
         self._load()
         kt_trial = self.oracle.trials.get(proposal.user_attrs[record.BACKEND_TRIAL_ID])
         if proposal.found:  # parameters the hypermodel asked for first in this trial: tuned from now on
@@ -262,9 +290,12 @@ class KerasTunerBackend(Backend):
 
         Each oracle trial still marked running whose Optuna trial is not RUNNING any more is settled:
         ended with the recorded values if its Optuna trial finished (the worker died between
-        recording it and telling the oracle); queued to run again if it was interrupted, or if its
-        worker died before creating it. ``interrupted`` is not needed: the study says it all.
+        recording it and telling the oracle); queued to run again if it was interrupted or withdrawn
+        (never trained), or if its worker died before creating it. ``interrupted`` is not needed: the study says it all.
         """
+        self._state_step(self._recover)
+
+    def _recover(self) -> None:
         from optuna.trial import TrialState
 
         self._load()
@@ -279,7 +310,8 @@ class KerasTunerBackend(Backend):
             if trial is not None and trial.state == TrialState.RUNNING:
                 continue  # a live worker trains it
             changed = True
-            if trial is None or record.is_interrupted(trial) or trial.state == TrialState.WAITING:
+            if (trial is None or record.is_interrupted(trial) or record.is_withdrawn(trial)
+                    or trial.state == TrialState.WAITING):
                 self.oracle.ongoing_trials.pop(tuner_id)
                 kt_trial.status = "RUNNING"
                 if kt_trial.trial_id not in self.oracle._retry_queue:

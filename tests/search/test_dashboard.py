@@ -49,6 +49,22 @@ class Dashboard:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
+    def wait_until_up(self, seconds: float = 90) -> None:
+        """Until the server answers (its start-up imports Optuna and reads the storage: seconds under load)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"hpsearch dashboard exited with {self.process.returncode}: {self.stop()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/studies", timeout=5):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
     def stop(self) -> list[str]:
         if self.process.poll() is None:
             self.process.terminate()
@@ -62,6 +78,8 @@ def dashboards(*argument_lists: list[str]):
     """Start one dashboard per argument list at once (their start-ups overlap), stop them all at the end."""
     started = [Dashboard(*args) for args in argument_lists]
     try:
+        for dashboard in started:
+            dashboard.wait_until_up()
         yield started
     finally:
         for dashboard in started:

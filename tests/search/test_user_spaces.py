@@ -57,9 +57,9 @@ def test_the_same_hypermodel_runs_on_every_other_backend(space_file, sqlite_url)
     assert len(others) >= 6
     for backend in others:
         invoke("start", f"{space_file}:build_model", "--data", "digits", "--backend", backend, "--storage",
-               sqlite_url, "--study", backend, "--trials", "3", "--max-epochs", "1", "--seed", "1", "-q")
+               sqlite_url, "--study", backend, "--trials", "2", "--max-epochs", "1", "--seed", "1", "-q")
         trials = optuna.load_study(study_name=backend, storage=sqlite_url).trials
-        assert len(trials) == 3 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), backend
+        assert len(trials) == 2 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials), backend
         assert all(("rate" in t.params) == (t.params["head"] == "dropout") for t in trials), backend
         assert all(set(t.distributions) == set(t.params) and t.intermediate_values for t in trials), backend
 

@@ -257,16 +257,11 @@ def _write_rows(storage: Any, name: str, change: Callable[[Any], None]) -> None:
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
 
+    from hpsearch.storage.transactions import transaction
+
     def attempt() -> None:
-        session = storage.scoped_session()
-        try:
+        with transaction(storage) as session:
             change(session)
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     from hpsearch.storage.resilient import call_with_retries
 

@@ -155,6 +155,8 @@ def create_study(storage: Any, name: str, direction: str, metric: str, meta: Stu
     from optuna.study import StudyDirection
     from sqlalchemy.exc import IntegrityError
 
+    from hpsearch.storage.transactions import transaction
+
     try:
         from optuna.study.study import _SYSTEM_ATTR_METRIC_NAMES as metric_names_key
     except ImportError:  # pragma: no cover - the name Optuna 3-5 use
@@ -164,29 +166,22 @@ def create_study(storage: Any, name: str, direction: str, metric: str, meta: Stu
     created: list[int] = []
 
     def attempt() -> None:
-        session = storage.scoped_session()
         try:
-            study = models.StudyModel(
-                study_name=name, directions=[models.StudyDirectionModel(objective=0, direction=study_direction)]
-            )
-            session.add(study)
-            session.flush()
-            created.append(study.study_id)
-            for key, value in system_attrs.items():
-                session.add(models.StudySystemAttributeModel(study_id=study.study_id, key=key,
-                                                             value_json=json.dumps(value)))
-            for key, value in meta.user_attrs().items():
-                session.add(models.StudyUserAttributeModel(study_id=study.study_id, key=key,
-                                                           value_json=json.dumps(value)))
-            session.commit()
+            with transaction(storage) as session:
+                study = models.StudyModel(
+                    study_name=name, directions=[models.StudyDirectionModel(objective=0, direction=study_direction)]
+                )
+                session.add(study)
+                session.flush()
+                created.append(study.study_id)
+                for key, value in system_attrs.items():
+                    session.add(models.StudySystemAttributeModel(study_id=study.study_id, key=key,
+                                                                 value_json=json.dumps(value)))
+                for key, value in meta.user_attrs().items():
+                    session.add(models.StudyUserAttributeModel(study_id=study.study_id, key=key,
+                                                               value_json=json.dumps(value)))
         except IntegrityError:
-            session.rollback()
             raise optuna.exceptions.DuplicatedStudyError(f"Study '{name}' already exists.") from None
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     def settled() -> tuple[bool, None]:
         """After a lost connection during the commit: did our study row land after all?"""

@@ -31,17 +31,11 @@ def insert_trials(dst: Any, study_id: int, trials: list[FrozenTrial], before: in
     from optuna.storages._rdb import models
 
     from hpsearch.storage.resilient import call_with_retries
+    from hpsearch.storage.transactions import transaction
 
     def attempt() -> None:
-        session = dst.scoped_session()
-        try:
+        with transaction(dst) as session:
             session.add_all([trial_row(models, study_id, t, interrupted.get(t.number)) for t in trials])
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     def settled() -> tuple[bool, None]:
         return len(stored_numbers(dst, study_id)) == before + len(trials), None

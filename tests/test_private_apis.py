@@ -199,7 +199,7 @@ PRIVATE_APIS: tuple[Private, ...] = (
     # Optuna: the database models, read and written directly.
     Private("optuna", "optuna.storages._rdb", "models",
             "storage/bulk.py, storage/record.py, storage/studies.py, storage/resilient.py, storage/migrate.py, "
-            "storage/trial_rows.py",
+            "storage/trial_rows.py, storage/backend_state.py",
             on="module"),
     Private("optuna", MODELS, "BaseModel", RESILIENT, extra=_has("metadata")),
     Private("optuna", MODELS, "StudyModel",
@@ -209,7 +209,7 @@ PRIVATE_APIS: tuple[Private, ...] = (
             call=("study_id", "session", "for_update=")),
     Private("optuna", MODELS, "StudyDirectionModel", "storage/studies.py, storage/resilient.py, storage/bulk.py",
             extra=_model(("study_id", "objective", "direction"))),
-    Private("optuna", MODELS, "StudySystemAttributeModel", "storage/studies.py",
+    Private("optuna", MODELS, "StudySystemAttributeModel", "storage/studies.py, storage/backend_state.py",
             extra=_model(("study_id", "key", "value_json"))),
     Private("optuna", MODELS, "StudyUserAttributeModel", "storage/studies.py",
             extra=_model(("study_id", "key", "value_json"))),

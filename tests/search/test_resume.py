@@ -81,12 +81,14 @@ def snapshot(trials) -> dict:
     return {t.number: (t.state, t.value, t.params, dict(t.intermediate_values)) for t in trials if t.state.is_finished()}
 
 
-# SIGKILL for every backend whose state is its own (the rest are covered elsewhere, to keep the suite's
-# time in check: grid by two kills in test_deterministic_backends_resume_..., while Optuna's random
-# sampler and BOHB (TPE's sampler, Hyperband's pruner) keep nothing but the trials, as TPE does); Ctrl-C is
+# SIGKILL for one backend of each kind of state, to keep the suite's time in check: Optuna samplers
+# whose state is the trials (TPE; Optuna's random sampler and BOHB keep theirs there too), CMA-ES (its
+# optimizer in trial system attributes), QMC (its sequence position in a study attribute), Keras
+# Tuner's oracle state in the study (random search; Bayesian optimization saves the same state) and
+# Hyperband's brackets; grid is killed twice in test_deterministic_backends_resume_... Ctrl-C is
 # handled by the runner alike for all of them, so it is tried on one backend of each family
 # (Hyperband's promotions included).
-COVERED_ELSEWHERE = {"grid", "optuna-random", "bohb"}
+COVERED_ELSEWHERE = {"grid", "optuna-random", "bohb", "bayesian"}
 INTERRUPTS = [(backend, signal.SIGKILL) for backend in backend_names() if backend not in COVERED_ELSEWHERE] + [
     ("hyperband", signal.SIGINT), ("tpe", signal.SIGINT)]
 

@@ -86,7 +86,7 @@ def fail_interrupted_trials(study: Any) -> list[FrozenTrial]:
 def interrupted_without_rerun(study: Any) -> list[FrozenTrial]:
     """Interrupted trials whose configuration has not been run again yet (oldest first)."""
     trials = study.get_trials(deepcopy=False)
-    rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials}
+    rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials if not record.is_withdrawn(t)}  # withdrawn: never ran
     return [t for t in trials if t.state == TrialState.FAIL and record.is_interrupted(t) and t.number not in rerun]
 
 

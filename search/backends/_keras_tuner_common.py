@@ -291,7 +291,8 @@ class KerasTunerBackend(Backend):
         Each oracle trial still marked running whose Optuna trial is not RUNNING any more is settled:
         ended with the recorded values if its Optuna trial finished (the worker died between
         recording it and telling the oracle); queued to run again if it was interrupted or withdrawn
-        (never trained), or if its worker died before creating it. ``interrupted`` is not needed: the study says it all.
+        (never trained), or if its worker died before creating it. ``interrupted`` is not needed: the
+        study says it all.
         """
         self._state_step(self._recover)
 
@@ -343,7 +344,7 @@ def _is_ongoing(oracle: Any, kt_id: str) -> bool:
 
 def _interrupted_run_of(trials: list[Any], kt_id: str) -> int | None:
     """The latest interrupted, not yet re-run Optuna trial of oracle trial ``kt_id`` (a retry's origin)."""
-    rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials}
+    rerun = {t.user_attrs.get(record.RETRY_OF) for t in trials if not record.is_withdrawn(t)}
     found = [t.number for t in trials if t.user_attrs.get(record.BACKEND_TRIAL_ID) == kt_id
              and record.is_interrupted(t) and t.number not in rerun]
     return max(found) if found else None

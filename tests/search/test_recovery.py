@@ -47,3 +47,21 @@ def test_only_trials_of_dead_or_silent_workers_are_failed(sqlite_url):
     assert [t.number for t in interrupted_without_rerun(study)] == sorted([gone.number, silent.number])
     study.enqueue_trial({}, user_attrs={"retry_of": gone.number})
     assert [t.number for t in interrupted_without_rerun(study)] == [silent.number]
+
+
+def test_a_withdrawn_rerun_leaves_its_interrupted_trial_to_run_again():
+    """A re-run withdrawn before training (its worker lost the study lock) did not re-run anything."""
+    from hpsearch.storage import record
+
+    study = optuna.create_study()
+    interrupted = study.ask()
+    study._storage.set_trial_user_attr(interrupted._trial_id, record.INTERRUPTED, True)
+    study.tell(interrupted, state=TrialState.FAIL)
+    rerun = study.ask()
+    study._storage.set_trial_user_attr(rerun._trial_id, record.RETRY_OF, interrupted.number)
+    assert interrupted_without_rerun(study) == []  # the re-run is on its way
+
+    study._storage.set_trial_user_attr(rerun._trial_id, record.WITHDRAWN, True)
+    study.tell(rerun, state=TrialState.FAIL)
+
+    assert [t.number for t in interrupted_without_rerun(study)] == [interrupted.number]

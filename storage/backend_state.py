@@ -18,9 +18,6 @@ from typing import Any
 
 from hpsearch.storage import record
 
-_NOT_LOADED = object()
-
-
 class StateConflict(Exception):
     """Another process saved the state after this store loaded it: load again, redo the step."""
 
@@ -37,7 +34,7 @@ class BackendStateStore:
         self.storage = storage
         self.study_id = study_id
         self._rdb = isinstance(storage, RDBStorage)
-        self._loaded: Any = _NOT_LOADED  # the stored JSON text load() read (None: no state yet)
+        self._loaded: str | None = None  # the stored JSON text load() read (None: no state yet)
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or ``None`` if the backend has never saved one."""
@@ -52,8 +49,9 @@ class BackendStateStore:
         return value if isinstance(value, dict) else None
 
     def save(self, state: dict[str, Any]) -> None:
-        """Store ``state``; ``StateConflict`` if the stored state changed since ``load``."""
-        if not self._rdb or self._loaded is _NOT_LOADED:
+        """Store ``state``; ``StateConflict`` if the stored state changed since ``load`` (without a
+        ``load``: if any state was stored)."""
+        if not self._rdb:
             self.storage.set_study_system_attr(self.study_id, record.STUDY_BACKEND_STATE, state)
             return
         from hpsearch.storage.resilient import call_with_retries

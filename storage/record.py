@@ -257,12 +257,11 @@ def _write_rows(storage: Any, name: str, change: Callable[[Any], None]) -> None:
     if not isinstance(storage, RDBStorage):
         raise TypeError(f"storage must be an optuna RDBStorage, but got {type(storage).__name__}.")
 
+    from hpsearch.storage.resilient import call_with_retries
     from hpsearch.storage.transactions import transaction
 
     def attempt() -> None:
         with transaction(storage) as session:
             change(session)
-
-    from hpsearch.storage.resilient import call_with_retries
 
     call_with_retries(storage, name, attempt)
